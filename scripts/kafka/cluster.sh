@@ -43,6 +43,10 @@ case "$cmd" in
   *) echo "unknown command: $cmd (use start or stop)" >&2; exit 2 ;;
 esac
 
+mkdir -p "$dir"
+# Concurrent starters of the same DIR (parallel test processes) wait for one another.
+exec 9>"$dir.lock"
+flock 9
 if running; then cat "$dir/bootstrap"; exit 0; fi
 stop_cluster
 lib=$("$here/fetch.sh")
@@ -112,7 +116,7 @@ for i in $(seq 1 "$brokers"); do
   # setsid: the broker outlives neither stop nor the harness, but ignores the caller's job-control signals.
   setsid java -Xms128m -Xmx${KLAG_KAFKA_HEAP:-512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -Djava.awt.headless=true \
-    -cp "$lib/*" kafka.Kafka "$node/server.properties" >"$node/server.log" 2>&1 < /dev/null &
+    -cp "$lib/*" kafka.Kafka "$node/server.properties" >"$node/server.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$dir/node-$i.pid"
 done
 

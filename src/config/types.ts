@@ -24,6 +24,11 @@ export interface PerformanceConfig {
   maxConcurrentGroups: number;
   maxConcurrentWatermarks: number;
   groupFetchRetries: number;
+  /**
+   * Reference semantics: collection cycles between client recycles (0 = never). No effect here;
+   * `clientRecycleIntervalMs` is the same interval in time (cycles × poll interval).
+   */
+  clientRecycleIntervalCycles: number;
   clientRecycleIntervalMs: number;
   maxBlockingThreads: number;
   compactedTopicsCacheTtlMs: number;

@@ -33,6 +33,8 @@ export interface ClusterMetadata {
   /** topic → partitions sorted by partition number. */
   topics: Map<string, PartitionMetadata[]>;
   brokers: { nodeId: number; host: string; port: number }[];
+  /** topic → topic id (Kafka's base64url form), when the broker reports ids (Metadata v10+). */
+  topicIds?: Map<string, string>;
 }
 
 /** Earliest/latest offsets (low/high watermark) of one partition, read in one round. */
@@ -112,6 +114,8 @@ export interface CycleObservation {
   nowMs: number;
   /** "topic\u0000partition" → watermarks; missing key = watermark unknown this cycle. */
   watermarks: Map<string, Watermarks>;
+  /** Why a partition's watermarks are missing, when the edge knows ("no_leader", "unknown_topic", …). */
+  watermarkFailures?: Map<string, FailureReason>;
   groups: GroupObservation[];
   /** Compaction evidence keyed by "group\u0000topic\u0000partition" (true = committed record compacted away). */
   compaction?: Map<string, boolean>;

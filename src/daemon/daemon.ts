@@ -1,0 +1,186 @@
+/**
+ * The composition root: one loop per cluster, the exposition they publish into, the process
+ * self metrics, the HTTP server and config reload. Owns every lifecycle; the CLI calls it.
+ */
+import type { ClusterConfig, Config } from "../config/types.ts";
+import type { ClusterStatusView } from "../http/status-page.ts";
+import { createRouter, type RouteDeps } from "../http/routes.ts";
+import { startHttpServer, type HttpServer } from "../http/server.ts";
+import type { Logger } from "../lib/log.ts";
+import { M } from "../metrics/catalog.ts";
+import { createExposition, type Exposition } from "../metrics/exposition.ts";
+import { acceptsGzip, CONTENT_TYPE, negotiate } from "../metrics/prometheus-text.ts";
+import { createGaugeStore } from "../metrics/store.ts";
+import { BUILD } from "../lib/build-info.ts";
+import { type ClusterLoop, type Clock, createClusterLoop } from "./cluster-loop.ts";
+import { createKafkaSource } from "./kafka-source.ts";
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface Daemon {
+  /** Starts the HTTP server and every cluster loop. */
+  start(): Promise<void>;
+  /** Applies a new, already validated config: clusters added, removed or changed are restarted; others untouched. */
+  reload(config: Config): Promise<void>;
+  /** Stops serving (after in-flight requests), stops loops, closes Kafka clients. */
+  stop(): Promise<void>;
+  /** Runs one cycle on every cluster and returns the exposition text and whether all succeeded. */
+  once(): Promise<{ text: string; ok: boolean; failed: string[] }>;
+  exposition: Exposition;
+  url(): string | undefined;
+}
+
+const systemClock: Clock = { nowMs: () => Date.now() };
+
+export function createDaemon(opts: DaemonOptions): Daemon {
+  let config = opts.config;
+  const { logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const exposition = createExposition();
+  const loops = new Map<string, { loop: ClusterLoop; cluster: ClusterConfig }>();
+  let server: HttpServer | undefined;
+  let livenessTimer: ReturnType<typeof setInterval> | undefined;
+  const startedMs = clock.nowMs();
+
+  const processStore = createGaugeStore();
+  function publishProcess(): void {
+    processStore.beginCycle(clock.nowMs());
+    processStore.set(M.up, [], 1);
+    processStore.set(M.buildInfo, [BUILD.version, BUILD.runtime], 1);
+    processStore.endCycle();
+    exposition.publish("~process", processStore);
+  }
+
+  function makeLoop(cluster: ClusterConfig): ClusterLoop {
+    const source = createKafkaSource({ cluster, exporter: config.exporter, logger: logger.child({ cluster: cluster.name }) });
+    return createClusterLoop({
+      cluster,
+      exporter: config.exporter,
+      source: source.lagSource,
+      timeLag: source.timeLag,
+      logger,
+      clock,
+      publish(name, data, self) {
+        exposition.publish(`${name}/data`, data);
+        exposition.publish(`${name}/self`, self);
+      },
+    });
+  }
+
+  function addCluster(cluster: ClusterConfig, start: boolean): void {
+    const loop = makeLoop(cluster);
+    loops.set(cluster.name, { loop, cluster });
+    if (start) loop.start();
+  }
+
+  async function removeCluster(name: string): Promise<void> {
+    const entry = loops.get(name);
+    if (!entry) return;
+    loops.delete(name);
+    await entry.loop.stop();
+    exposition.publish(`${name}/data`, null);
+    exposition.publish(`${name}/self`, null);
+  }
+
+  function clusterViews(): ClusterStatusView[] {
+    return [...loops.values()].map(({ loop }) => {
+      const s = loop.status();
+      return {
+        name: s.name,
+        up: s.up,
+        stale: s.stale,
+        lastSuccessMs: s.lastSuccessMs,
+        lastError: s.lastError,
+        lastCycleMs: s.lastCycleMs,
+        series: s.series,
+        groups: s.groups,
+      };
+    });
+  }
+
+  const deps: RouteDeps = {
+    metrics(accept, acceptEncoding) {
+      const format = negotiate(accept);
+      const gzip = acceptsGzip(acceptEncoding);
+      return { body: exposition.current(format, gzip), contentType: CONTENT_TYPE[format], gzip };
+    },
+    health() {
+      // Liveness only: a Kafka outage is not a reason to restart us. A cycle stuck far past every
+      // timeout is (it means a bug or a wedged event loop dependency).
+      const now = clock.nowMs();
+      const limit = 10 * Math.max(config.exporter.pollIntervalMs, config.exporter.performance.kafkaTimeoutMs, 30_000);
+      for (const { loop } of loops.values()) {
+        const s = loop.status();
+        if (s.cycleStartedMs !== undefined && now - s.cycleStartedMs > limit) {
+          return { ok: false, reason: `cluster ${s.name}: a collection cycle has been running for ${((now - s.cycleStartedMs) / 1000).toFixed(0)} s` };
+        }
+      }
+      return { ok: true, reason: "OK" };
+    },
+    readiness() {
+      const problems: string[] = [];
+      for (const { loop } of loops.values()) {
+        const s = loop.status();
+        if (s.lastSuccessMs === undefined) problems.push(`cluster ${s.name}: no successful collection yet${s.lastError ? ` (${s.lastError})` : ""}`);
+        else if (s.stale) problems.push(`cluster ${s.name}: data is stale (last success ${((clock.nowMs() - s.lastSuccessMs) / 1000).toFixed(0)} s ago${s.lastError ? `; ${s.lastError}` : ""})`);
+      }
+      return problems.length === 0 ? { ready: true, reason: "OK" } : { ready: false, reason: problems.join("\n") };
+    },
+    isLeader: () => true,
+    status: () => ({ version: BUILD.version, nowMs: clock.nowMs(), isLeader: true, clusters: clusterViews() }),
+  };
+
+  return {
+    exposition,
+    url: () => server?.url,
+    async start() {
+      publishProcess();
+      for (const cluster of config.clusters) addCluster(cluster, false);
+      server = startHttpServer({
+        host: config.exporter.httpHost,
+        port: config.exporter.httpPort,
+        handler: createRouter(deps),
+        http: config.exporter.http,
+      });
+      logger.info("listening", { url: server.url, clusters: config.clusters.map((c) => c.name), startup_ms: clock.nowMs() - startedMs });
+      for (const { loop } of loops.values()) loop.start();
+      // Staleness is re-evaluated even when a loop is blocked waiting on Kafka.
+      livenessTimer = setInterval(() => {
+        for (const { loop } of loops.values()) loop.checkStaleness();
+      }, Math.min(5_000, config.exporter.pollIntervalMs));
+    },
+    async reload(next) {
+      const before = new Map([...loops.entries()].map(([k, v]) => [k, v.cluster]));
+      const exporterChanged = JSON.stringify(next.exporter) !== JSON.stringify(config.exporter);
+      config = next;
+      const wanted = new Map(next.clusters.map((c) => [c.name, c]));
+      for (const [name, old] of before) {
+        const now = wanted.get(name);
+        if (!now || exporterChanged || JSON.stringify(now) !== JSON.stringify(old)) await removeCluster(name);
+      }
+      for (const [name, cluster] of wanted) if (!loops.has(name)) addCluster(cluster, true);
+      if (exporterChanged) logger.info("exporter settings changed; HTTP listen address changes need a restart");
+      logger.info("configuration reloaded", { clusters: [...wanted.keys()] });
+    },
+    async stop() {
+      if (livenessTimer) clearInterval(livenessTimer);
+      await server?.stop();
+      await Promise.all([...loops.keys()].map((name) => removeCluster(name)));
+    },
+    async once() {
+      publishProcess();
+      for (const cluster of config.clusters) addCluster(cluster, false);
+      const reports = await Promise.all(
+        [...loops.values()].map(async ({ loop }) => ({ name: loop.name, report: await loop.runCycle() })),
+      );
+      const text = new TextDecoder().decode(exposition.current("prometheus", false));
+      await Promise.all([...loops.keys()].map((name) => loops.get(name)!.loop.stop()));
+      const failed = reports.filter((r) => !r.report.ok).map((r) => `${r.name}: ${r.report.error ?? "failed"}`);
+      return { text, ok: failed.length === 0, failed };
+    },
+  };
+}

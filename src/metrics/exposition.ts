@@ -1,0 +1,160 @@
+/**
+ * The exposition assembler: the latest rendered fragment of each source (cluster stores, the
+ * process store) merged into one exposition, built once per publish and served as cached
+ * bytes; OpenMetrics and gzip variants are built lazily, once per version.
+ */
+import type { MetricDef } from "./catalog.ts";
+import { compareStrings, type ExpositionFormat, renderFamilyHeader, renderTrailer } from "./prometheus-text.ts";
+import type { FamilyFragment } from "./store.ts";
+
+/** Anything that renders sample lines per family into bytes it never changes later; a `GaugeStore` is one. */
+export interface ExpositionSource {
+  renderFamilies(): readonly FamilyFragment[];
+}
+
+export interface Exposition {
+  /**
+   * Renders `source` now and replaces what `sourceId` contributed before; `null` removes the
+   * source (e.g. a stale cluster). Sources are merged in `sourceId` order within each family.
+   */
+  publish(sourceId: string, source: ExpositionSource | null): void;
+  /** The current exposition bytes; the same array until the next publish. */
+  current(format: ExpositionFormat, gzip: boolean): Bytes;
+  /** Increments on every publish; lets callers cache derived values (ETag, Content-Length). */
+  version(): number;
+  /** Series per source in the current exposition. */
+  seriesCount(): ReadonlyMap<string, number>;
+}
+
+export interface ExpositionOptions {
+  /** gzip level for `current(_, true)`; default 6. */
+  gzipLevel?: number;
+}
+
+export function createExposition(opts: ExpositionOptions = {}): Exposition {
+  const gzipLevel = (opts.gzipLevel ?? 6) as GzipLevel;
+  const sources = new Map<string, EncodedSource>();
+  let layout: FamilyLayout[] = [];
+  let ver = 0;
+  let cache = emptyCache();
+
+  function rebuild(): void {
+    ver++;
+    layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
+    cache = emptyCache();
+    cache.prometheus = assemble(layout, "prometheus");
+  }
+
+  rebuild();
+  return {
+    publish(sourceId, source) {
+      if (source === null) sources.delete(sourceId);
+      else sources.set(sourceId, encodeSource(source.renderFamilies()));
+      rebuild();
+    },
+    current(format, gzip) {
+      if (format === "openmetrics" && cache.openmetrics === undefined) cache.openmetrics = assemble(layout, format);
+      const plain = format === "prometheus" ? cache.prometheus! : cache.openmetrics!;
+      if (!gzip) return plain;
+      const key = format === "prometheus" ? "prometheusGzip" : "openmetricsGzip";
+      let compressed = cache[key];
+      if (compressed === undefined) {
+        compressed = Bun.gzipSync(plain, { level: gzipLevel });
+        cache[key] = compressed;
+      }
+      return compressed;
+    },
+    version: () => ver,
+    seriesCount() {
+      const counts = new Map<string, number>();
+      for (const id of [...sources.keys()].sort(compareStrings)) counts.set(id, sources.get(id)!.series);
+      return counts;
+    },
+  };
+}
+
+/** Bytes backed by a plain ArrayBuffer (what `Response` and `Bun.gzipSync` take). */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+type GzipLevel = -1 | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+
+/** A source's sample lines as UTF-8, one slice per family. */
+interface EncodedSource {
+  families: { def: MetricDef; bytes: Uint8Array }[];
+  series: number;
+}
+
+/** One family of the merged exposition: its definition and each source's slice, in order. */
+interface FamilyLayout {
+  def: MetricDef;
+  slices: Uint8Array[];
+}
+
+interface Cache {
+  prometheus?: Bytes;
+  openmetrics?: Bytes;
+  prometheusGzip?: Bytes;
+  openmetricsGzip?: Bytes;
+}
+
+function emptyCache(): Cache {
+  return {};
+}
+
+const encoder = new TextEncoder();
+
+/** Keeps a source's rendered fragments (they own their bytes, so later store writes do not leak in). */
+function encodeSource(fragments: readonly FamilyFragment[]): EncodedSource {
+  let series = 0;
+  for (const fragment of fragments) series += fragment.series;
+  return { families: fragments.map(({ def, bytes }) => ({ def, bytes })), series };
+}
+
+/** Families of all sources by name; the first source's definition supplies HELP and TYPE. */
+function mergeSources(sources: readonly EncodedSource[]): FamilyLayout[] {
+  const byName = new Map<string, FamilyLayout>();
+  for (const source of sources) {
+    for (const { def, bytes } of source.families) {
+      if (bytes.length === 0) continue;
+      const family = byName.get(def.name);
+      if (family === undefined) byName.set(def.name, { def, slices: [bytes] });
+      else family.slices.push(bytes);
+    }
+  }
+  return [...byName.values()].sort((a, b) => compareStrings(a.def.name, b.def.name));
+}
+
+const headerCache: Record<ExpositionFormat, WeakMap<MetricDef, Uint8Array>> = {
+  prometheus: new WeakMap(),
+  openmetrics: new WeakMap(),
+};
+
+function header(def: MetricDef, format: ExpositionFormat): Uint8Array {
+  const cached = headerCache[format].get(def);
+  if (cached !== undefined) return cached;
+  const bytes = encoder.encode(renderFamilyHeader(def, format));
+  headerCache[format].set(def, bytes);
+  return bytes;
+}
+
+function assemble(layout: readonly FamilyLayout[], format: ExpositionFormat): Bytes {
+  const trailer = encoder.encode(renderTrailer(format));
+  let total = trailer.length;
+  for (const family of layout) {
+    total += header(family.def, format).length;
+    for (const slice of family.slices) total += slice.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const family of layout) {
+    const h = header(family.def, format);
+    out.set(h, offset);
+    offset += h.length;
+    for (const slice of family.slices) {
+      out.set(slice, offset);
+      offset += slice.length;
+    }
+  }
+  out.set(trailer, offset);
+  return out;
+}

@@ -1,0 +1,403 @@
+/**
+ * The gauge store: one per cluster (plus one for process metrics). Values live in typed-array
+ * columns indexed by slot; each series is keyed by its pre-escaped label text, interned once,
+ * so a series that lasts across cycles allocates nothing that is kept. No I/O, no clock.
+ */
+import { isDroppable, type MetricDef } from "./catalog.ts";
+import {
+  compareStrings,
+  escapeLabelValue,
+  formatValue,
+  LABEL_NAME_RE,
+  type LabelValue,
+  unescapeLabelText,
+} from "./prometheus-text.ts";
+
+export interface GaugeStoreOptions {
+  /** Appended to every series of the store, sorted by name, after the built-in labels. */
+  extraLabels?: Readonly<Record<string, string>>;
+  /** A series not set in a cycle keeps its last value this long before it disappears; 0 = at once. */
+  gracePeriodMs?: number;
+  /** Cardinality budget; 0 or absent = unlimited. Group, cluster and process series are never dropped. */
+  maxSeries?: number;
+}
+
+export interface CycleReport {
+  /** Series in the store after the cycle (stale ones included). */
+  series: number;
+  /** Series the budget removed at this cycle's end. */
+  dropped: number;
+  /** Series not set this cycle but kept within the grace period. */
+  stale: number;
+}
+
+/** The sample lines of one family as UTF-8: `name{labels} value\n` per series, in series order. */
+export interface FamilyFragment {
+  readonly def: MetricDef;
+  readonly bytes: Uint8Array;
+  readonly series: number;
+}
+
+export interface StoreStats {
+  series: number;
+  /** Slots allocated in the value columns (live + free). */
+  capacity: number;
+  freeSlots: number;
+  families: number;
+}
+
+export interface GaugeStore {
+  /** Starts a cycle at `nowMs`; every series set from now on counts as produced by this cycle. */
+  beginCycle(nowMs: number): void;
+  /**
+   * Sets a series' value. `labelValues` are in `def.labels` order (extra labels are added at
+   * render). Throws on a wrong number of values (a programming error, not a runtime outcome).
+   */
+  set(def: MetricDef, labelValues: readonly LabelValue[], value: number): void;
+  /** Ends the cycle: removes series not set in it (after the grace period), applies the budget. */
+  endCycle(): CycleReport;
+  /**
+   * Families with at least one series, sorted by name; series sorted by label text. The
+   * fragments share one fresh buffer: later writes to the store do not change them.
+   */
+  renderFamilies(): FamilyFragment[];
+  /** The value of one series, or undefined when the store does not hold it. */
+  get(def: MetricDef, labelValues: readonly LabelValue[]): number | undefined;
+  /** Visits every series with its labels (extra labels included), e.g. for the OTLP bridge. */
+  forEachSeries(visit: (def: MetricDef, labels: Record<string, string>, value: number) => void): void;
+  stats(): StoreStats;
+}
+
+export function createGaugeStore(opts: GaugeStoreOptions = {}): GaugeStore {
+  return new Store(opts);
+}
+
+// Series order within a family: sorted by the rendered label text (code-unit order), so the
+// same data renders the same bytes whatever happened before. New series are sorted among
+// themselves and merged in; steady cycles never sort.
+
+const MIN_CAPACITY = 1024;
+/** Longest `formatValue` output ("-1.7976931348623157e+308") plus the newline. */
+const MAX_VALUE_BYTES = 25;
+
+interface Family {
+  readonly def: MetricDef;
+  readonly id: number;
+  /** `name="` for the first label, `,name="` for the rest. */
+  readonly prefixes: readonly string[];
+  /** Line start and the text between the label text and the value, and their UTF-8 size. */
+  readonly open: string;
+  readonly close: string;
+  readonly fixedBytes: number;
+  readonly index: Map<string, number>;
+  /** Settled slots, sorted by label text. */
+  order: number[];
+  /** Slots created since the last settle, unsorted. */
+  added: number[];
+  /** `order` may hold freed slots. */
+  hasRemoved: boolean;
+}
+
+class Store implements GaugeStore {
+  private readonly extraText: string;
+  private readonly extraPairs: readonly (readonly [string, string])[];
+  private readonly gracePeriodMs: number;
+  private readonly maxSeries: number;
+
+  private readonly families = new Map<MetricDef, Family>();
+  private familyList: Family[] = [];
+
+  private capacity = 0;
+  private values = new Float64Array(0);
+  private seenCycle = new Uint32Array(0);
+  private seenMs = new Float64Array(0);
+  /** Creation sequence: the budget drops the newest series of a family first. */
+  private born = new Float64Array(0);
+  private familyOf = new Uint16Array(0);
+  /** UTF-8 size of each slot's label text, so render can size its buffer exactly. */
+  private keyBytes = new Uint32Array(0);
+  /** slot → interned label text; undefined = free. */
+  private keys: (string | undefined)[] = [];
+  private free: number[] = [];
+  private highWater = 0;
+  private live = 0;
+  private bornSeq = 0;
+
+  private cycle = 0;
+  private nowMs = 0;
+
+  constructor(opts: GaugeStoreOptions) {
+    const extra = Object.entries(opts.extraLabels ?? {}).sort(([a], [b]) => compareStrings(a, b));
+    for (const [name] of extra) {
+      if (!LABEL_NAME_RE.test(name) || name.startsWith("__")) throw new Error(`invalid extra label name ${name}`);
+    }
+    this.extraPairs = extra;
+    this.extraText = extra.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",");
+    this.gracePeriodMs = Math.max(0, opts.gracePeriodMs ?? 0);
+    this.maxSeries = Math.max(0, opts.maxSeries ?? 0);
+    this.grow(MIN_CAPACITY);
+  }
+
+  beginCycle(nowMs: number): void {
+    this.cycle++;
+    this.nowMs = nowMs;
+  }
+
+  set(def: MetricDef, labelValues: readonly LabelValue[], value: number): void {
+    const family = this.families.get(def) ?? this.addFamily(def);
+    const key = this.keyOf(family, labelValues);
+    let slot = family.index.get(key);
+    if (slot === undefined) {
+      slot = this.allocate();
+      this.keys[slot] = key;
+      this.keyBytes[slot] = Buffer.byteLength(key, "utf8");
+      this.familyOf[slot] = family.id;
+      this.born[slot] = this.bornSeq++;
+      family.index.set(key, slot);
+      family.added.push(slot);
+      this.live++;
+    }
+    this.values[slot] = value;
+    this.seenCycle[slot] = this.cycle;
+    this.seenMs[slot] = this.nowMs;
+  }
+
+  endCycle(): CycleReport {
+    let stale = 0;
+    for (let slot = 0; slot < this.highWater; slot++) {
+      if (this.keys[slot] === undefined || this.seenCycle[slot] === this.cycle) continue;
+      if (this.gracePeriodMs > 0 && this.nowMs - this.seenMs[slot]! <= this.gracePeriodMs) stale++;
+      else this.release(slot);
+    }
+    const dropped = this.maxSeries > 0 && this.live > this.maxSeries ? this.applyBudget() : 0;
+    if (dropped > 0) stale = this.countStale();
+    for (const family of this.familyList) this.settle(family);
+    if (this.capacity > MIN_CAPACITY && this.live * 4 < this.capacity) this.compact();
+    return { series: this.live, dropped, stale };
+  }
+
+  renderFamilies(): FamilyFragment[] {
+    const sorted = this.familyList
+      .filter((f) => f.index.size > 0)
+      .sort((a, b) => compareStrings(a.def.name, b.def.name));
+    const { keys, keyBytes, values } = this;
+    let capacity = 0;
+    for (const family of sorted) {
+      this.settle(family);
+      const perLine = family.fixedBytes + MAX_VALUE_BYTES;
+      for (const slot of family.order) capacity += perLine + keyBytes[slot]!;
+    }
+    // Writing each piece straight into the buffer is several times faster than building one
+    // big string and encoding it (a long concatenation is a rope that must be flattened).
+    const buffer = Buffer.from(new ArrayBuffer(capacity));
+    const out: FamilyFragment[] = [];
+    let offset = 0;
+    for (const family of sorted) {
+      const { open, close, order } = family;
+      const start = offset;
+      for (let i = 0; i < order.length; i++) {
+        const slot = order[i]!;
+        offset += buffer.write(open, offset);
+        offset += buffer.write(keys[slot]!, offset);
+        offset += buffer.write(close + formatValue(values[slot]!) + "\n", offset);
+      }
+      out.push({ def: family.def, bytes: new Uint8Array(buffer.buffer, start, offset - start), series: order.length });
+    }
+    return out;
+  }
+
+  get(def: MetricDef, labelValues: readonly LabelValue[]): number | undefined {
+    const family = this.families.get(def);
+    if (family === undefined) return undefined;
+    const slot = family.index.get(this.keyOf(family, labelValues));
+    return slot === undefined ? undefined : this.values[slot];
+  }
+
+  forEachSeries(visit: (def: MetricDef, labels: Record<string, string>, value: number) => void): void {
+    for (const family of this.familyList) {
+      for (const [key, slot] of family.index) {
+        const labels = unescapeLabelText(key);
+        for (const [k, v] of this.extraPairs) labels[k] = v;
+        visit(family.def, labels, this.values[slot]!);
+      }
+    }
+  }
+
+  stats(): StoreStats {
+    return {
+      series: this.live,
+      capacity: this.capacity,
+      freeSlots: this.free.length,
+      families: this.familyList.length,
+    };
+  }
+
+  private addFamily(def: MetricDef): Family {
+    if (this.familyList.length >= 0xffff) throw new Error("too many metric families in one store");
+    const hasLabels = def.labels.length > 0;
+    const hasExtra = this.extraText !== "";
+    const open = hasLabels || hasExtra ? `${def.name}{` : def.name;
+    const close = hasLabels ? `${hasExtra ? `,${this.extraText}` : ""}} ` : hasExtra ? `${this.extraText}} ` : " ";
+    const family: Family = {
+      def,
+      id: this.familyList.length,
+      prefixes: def.labels.map((name, i) => `${i === 0 ? "" : ","}${name}="`),
+      open,
+      close,
+      fixedBytes: Buffer.byteLength(open + close, "utf8"),
+      index: new Map(),
+      order: [],
+      added: [],
+      hasRemoved: false,
+    };
+    this.families.set(def, family);
+    this.familyList.push(family);
+    return family;
+  }
+
+  /** `a="x",b="y"`: the series' identity within its family and its rendered label text. */
+  private keyOf(family: Family, labelValues: readonly LabelValue[]): string {
+    const { prefixes } = family;
+    if (labelValues.length !== prefixes.length) {
+      throw new Error(`${family.def.name}: expected ${prefixes.length} label values, got ${labelValues.length}`);
+    }
+    let key = "";
+    for (let i = 0; i < prefixes.length; i++) {
+      const v = labelValues[i]!;
+      key += prefixes[i] + (typeof v === "string" ? escapeLabelValue(v) : String(v)) + '"';
+    }
+    return key;
+  }
+
+  private allocate(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.highWater === this.capacity) this.grow(this.capacity * 2);
+    return this.highWater++;
+  }
+
+  private release(slot: number): void {
+    const family = this.familyList[this.familyOf[slot]!]!;
+    family.index.delete(this.keys[slot]!);
+    family.hasRemoved = true;
+    this.keys[slot] = undefined;
+    this.free.push(slot);
+    this.live--;
+  }
+
+  /** Drops the newest (stale first) series of the lowest-priority droppable families until within budget. */
+  private applyBudget(): number {
+    let excess = this.live - this.maxSeries;
+    const candidates = this.familyList
+      .filter((f) => isDroppable(f.def) && f.index.size > 0)
+      .sort((a, b) => a.def.priority - b.def.priority || compareStrings(a.def.name, b.def.name));
+    let dropped = 0;
+    for (const family of candidates) {
+      if (excess <= 0) break;
+      const slots = [...family.index.values()];
+      if (slots.length > excess) {
+        const isStale = (s: number) => (this.seenCycle[s] === this.cycle ? 0 : 1);
+        slots.sort((a, b) => isStale(b) - isStale(a) || this.born[b]! - this.born[a]!);
+      }
+      const n = Math.min(excess, slots.length);
+      for (let i = 0; i < n; i++) this.release(slots[i]!);
+      excess -= n;
+      dropped += n;
+    }
+    return dropped;
+  }
+
+  private countStale(): number {
+    let stale = 0;
+    for (let slot = 0; slot < this.highWater; slot++) {
+      if (this.keys[slot] !== undefined && this.seenCycle[slot] !== this.cycle) stale++;
+    }
+    return stale;
+  }
+
+  /** Removes freed slots from the family's order and merges the new ones in, sorted. */
+  private settle(family: Family): void {
+    const { keys } = this;
+    if (family.hasRemoved) {
+      family.order = family.order.filter((s) => keys[s] !== undefined && this.familyOf[s] === family.id);
+      family.added = family.added.filter((s) => keys[s] !== undefined && this.familyOf[s] === family.id);
+      family.hasRemoved = false;
+    }
+    if (family.added.length === 0) return;
+    const added = family.added.sort((a, b) => compareStrings(keys[a]!, keys[b]!));
+    family.added = [];
+    const old = family.order;
+    if (old.length === 0) {
+      family.order = added;
+      return;
+    }
+    const merged = new Array<number>(old.length + added.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < old.length && j < added.length) {
+      merged[k++] = keys[old[i]!]! <= keys[added[j]!]! ? old[i++]! : added[j++]!;
+    }
+    while (i < old.length) merged[k++] = old[i++]!;
+    while (j < added.length) merged[k++] = added[j++]!;
+    family.order = merged;
+  }
+
+  private grow(capacity: number): void {
+    const copy = <T extends Float64Array | Uint32Array | Uint16Array>(from: T, to: T): T => {
+      to.set(from.subarray(0, Math.min(from.length, to.length)));
+      return to;
+    };
+    this.values = copy(this.values, new Float64Array(capacity));
+    this.seenCycle = copy(this.seenCycle, new Uint32Array(capacity));
+    this.seenMs = copy(this.seenMs, new Float64Array(capacity));
+    this.born = copy(this.born, new Float64Array(capacity));
+    this.familyOf = copy(this.familyOf, new Uint16Array(capacity));
+    this.keyBytes = copy(this.keyBytes, new Uint32Array(capacity));
+    this.capacity = capacity;
+  }
+
+  /**
+   * After a spike (live < capacity / 4), renumbers live slots densely in render order and
+   * shrinks the columns, so a one-off burst of series does not pin memory forever.
+   * Called right after every family is settled, so each live slot is in exactly one order.
+   */
+  private compact(): void {
+    let capacity = MIN_CAPACITY;
+    while (capacity < this.live * 2) capacity *= 2;
+    const values = new Float64Array(capacity);
+    const seenCycle = new Uint32Array(capacity);
+    const seenMs = new Float64Array(capacity);
+    const born = new Float64Array(capacity);
+    const familyOf = new Uint16Array(capacity);
+    const keyBytes = new Uint32Array(capacity);
+    const keys: (string | undefined)[] = [];
+    let next = 0;
+    for (const family of this.familyList) {
+      const order = family.order;
+      for (let i = 0; i < order.length; i++) {
+        const from = order[i]!;
+        const key = this.keys[from]!;
+        values[next] = this.values[from]!;
+        seenCycle[next] = this.seenCycle[from]!;
+        seenMs[next] = this.seenMs[from]!;
+        born[next] = this.born[from]!;
+        familyOf[next] = family.id;
+        keyBytes[next] = this.keyBytes[from]!;
+        keys[next] = key;
+        family.index.set(key, next);
+        order[i] = next++;
+      }
+    }
+    this.values = values;
+    this.seenCycle = seenCycle;
+    this.seenMs = seenMs;
+    this.born = born;
+    this.familyOf = familyOf;
+    this.keyBytes = keyBytes;
+    this.keys = keys;
+    this.free = [];
+    this.highWater = next;
+    this.capacity = capacity;
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * Real-broker test harness: one shared KRaft cluster (1 or 3 nodes) per test run, unique topic
+ * and group names per test, and Apache Kafka's own ConsumerGroupCommand as ground truth.
+ * scripts/test.ts starts the clusters and passes their addresses in KLAG_TEST_BOOTSTRAP_1/_3;
+ * when those are absent (a single `bun test` file), the harness starts them itself.
+ */
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { type Admin, CompressionCodecs, CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+
+export type BrokerCount = 1 | 3;
+export interface KafkaEnv {
+  bootstrap: string[];
+  lib: string;
+}
+export interface HarnessOptions {
+  brokers?: BrokerCount;
+}
+
+const ROOT = resolve(import.meta.dir, "../..");
+const CLUSTER_SCRIPT = `${ROOT}/scripts/kafka/cluster.sh`;
+const started = new Map<BrokerCount, Promise<KafkaEnv>>();
+const admins = new Map<BrokerCount, Promise<Admin>>();
+const producers = new Map<BrokerCount, Promise<Producer>>();
+
+registerZstdCodec();
+
+/** The shared cluster of `brokers` nodes, started once per test process and reused. */
+export function kafka(brokers: BrokerCount = 1): Promise<KafkaEnv> {
+  let env = started.get(brokers);
+  if (!env) {
+    env = startCluster(brokers);
+    started.set(brokers, env);
+  }
+  return env;
+}
+
+async function startCluster(brokers: BrokerCount): Promise<KafkaEnv> {
+  const fromEnv = process.env[`KLAG_TEST_BOOTSTRAP_${brokers}`];
+  const lib = process.env.KLAG_KAFKA_LIB;
+  let bootstrap: string;
+  let libDir: string;
+  if (fromEnv && lib) {
+    bootstrap = fromEnv;
+    libDir = lib;
+  } else {
+    const dir = `${ROOT}/.cache/test-kafka-${brokers}`;
+    const proc = Bun.spawnSync(["bash", CLUSTER_SCRIPT, "start", dir, String(brokers)], { stderr: "pipe" });
+    if (proc.exitCode !== 0) throw new Error(`cluster.sh start failed: ${proc.stderr.toString()}`);
+    bootstrap = proc.stdout.toString().trim().split("\n").pop() ?? "";
+    libDir = (await Bun.file(`${dir}/lib`).text()).trim();
+  }
+  const env = { bootstrap: bootstrap.split(","), lib: libDir };
+  await waitForBrokers(env.bootstrap, brokers);
+  return env;
+}
+
+/** Waits until the cluster answers metadata with all its brokers and can create a topic. */
+async function waitForBrokers(bootstrap: string[], expected: number): Promise<void> {
+  const client = new Kafka({ brokers: bootstrap, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const admin = client.admin();
+  const deadline = Date.now() + 60_000;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length >= expected && cluster.controller !== null) {
+        await admin.disconnect();
+        return;
+      }
+    } catch (error) {
+      lastError = error;
+    }
+    await Bun.sleep(250);
+  }
+  await admin.disconnect().catch(() => {});
+  throw new Error(`Kafka at ${bootstrap.join(",")} not ready in 60 s: ${String(lastError)}`);
+}
+
+/** A name no other test uses: prefix + random suffix (Kafka-legal characters only). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
+}
+
+/** A kafkajs client for the shared cluster. */
+export async function kafkaClient(opts: HarnessOptions = {}): Promise<Kafka> {
+  const env = await kafka(opts.brokers ?? 1);
+  return new Kafka({ brokers: env.bootstrap, clientId: "klag-test", logLevel: logLevel.NOTHING });
+}
+
+/** A connected admin client shared by the tests of this process. */
+export function admin(opts: HarnessOptions = {}): Promise<Admin> {
+  const brokers = opts.brokers ?? 1;
+  let a = admins.get(brokers);
+  if (!a) {
+    a = (async () => {
+      const client = await kafkaClient({ brokers });
+      const adm = client.admin();
+      await adm.connect();
+      return adm;
+    })();
+    admins.set(brokers, a);
+  }
+  return a;
+}
+
+function sharedProducer(brokers: BrokerCount): Promise<Producer> {
+  let p = producers.get(brokers);
+  if (!p) {
+    p = (async () => {
+      const client = await kafkaClient({ brokers });
+      const producer = client.producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      return producer;
+    })();
+    producers.set(brokers, p);
+  }
+  return p;
+}
+
+export interface TopicOptions extends HarnessOptions {
+  configs?: Record<string, string>;
+  replicationFactor?: number;
+}
+
+/** Creates a topic and waits until every partition has a leader. */
+export async function createTopic(name: string, partitions: number, opts: TopicOptions = {}): Promise<void> {
+  const adm = await admin(opts);
+  await adm.createTopics({
+    waitForLeaders: true,
+    topics: [
+      {
+        topic: name,
+        numPartitions: partitions,
+        replicationFactor: opts.replicationFactor ?? 1,
+        configEntries: Object.entries(opts.configs ?? {}).map(([name, value]) => ({ name, value })),
+      },
+    ],
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const md = await adm.fetchTopicMetadata({ topics: [name] });
+    const ps = md.topics[0]?.partitions ?? [];
+    if (ps.length === partitions && ps.every((p) => p.leader >= 0)) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`topic ${name} has no leaders after 30 s`);
+}
+
+export interface TestMessage {
+  partition: number;
+  key?: string;
+  value?: string;
+  timestamp?: number;
+}
+
+export interface ProduceOptions extends HarnessOptions {
+  compression?: CompressionTypes;
+}
+
+/** Produces messages (acks=all) in the given order; one batch per partition per call. */
+export async function produce(topic: string, messages: TestMessage[], opts: ProduceOptions = {}): Promise<void> {
+  const producer = await sharedProducer(opts.brokers ?? 1);
+  await producer.send({
+    topic,
+    acks: -1,
+    compression: opts.compression ?? CompressionTypes.None,
+    messages: messages.map((m) => ({
+      partition: m.partition,
+      key: m.key ?? null,
+      value: m.value ?? `v-${m.partition}`,
+      timestamp: m.timestamp === undefined ? undefined : String(m.timestamp),
+    })),
+  });
+}
+
+/** Produces `count` messages to each partition in `partitions`. */
+export async function produceN(
+  topic: string,
+  partitions: number[],
+  count: number,
+  opts: ProduceOptions = {},
+): Promise<void> {
+  const messages: TestMessage[] = [];
+  for (const partition of partitions) {
+    for (let i = 0; i < count; i++) messages.push({ partition, value: `m-${partition}-${i}` });
+  }
+  for (let i = 0; i < messages.length; i += 5000) await produce(topic, messages.slice(i, i + 5000), opts);
+}
+
+/** Commits offsets for a group that has no active members (creates the group if needed). */
+export async function commitOffsets(
+  group: string,
+  topic: string,
+  offsets: { partition: number; offset: number }[],
+  opts: HarnessOptions = {},
+): Promise<void> {
+  const adm = await admin(opts);
+  await adm.setOffsets({
+    groupId: group,
+    topic,
+    partitions: offsets.map((o) => ({ partition: o.partition, offset: String(o.offset) })),
+  });
+}
+
+export interface GroundTruthRow {
+  group: string;
+  topic: string;
+  partition: number;
+  currentOffset: number | null;
+  logEndOffset: number | null;
+  lag: number | null;
+  consumerId: string;
+  host: string;
+  clientId: string;
+}
+
+/** Runs an Apache Kafka tool class with the shared cluster's jars. */
+export async function runKafkaTool(
+  mainClass: string,
+  args: string[],
+  opts: HarnessOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = await kafka(opts.brokers ?? 1);
+  const proc = Bun.spawn(
+    ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", `${env.lib}/*`, mainClass, ...args],
+    { stdout: "pipe", stderr: "pipe", env: { ...process.env, KAFKA_LOG4J_OPTS: "" } },
+  );
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Apache Kafka's own view of a group: `kafka-consumer-groups --describe --group G`
+ * (ConsumerGroupCommand), parsed into rows. "-" becomes null.
+ */
+export async function kafkaConsumerGroups(group: string, opts: HarnessOptions = {}): Promise<GroundTruthRow[]> {
+  const env = await kafka(opts.brokers ?? 1);
+  const res = await runKafkaTool(
+    "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    ["--bootstrap-server", env.bootstrap.join(","), "--describe", "--group", group],
+    opts,
+  );
+  if (res.code !== 0) throw new Error(`ConsumerGroupCommand failed (${res.code}): ${res.stderr}${res.stdout}`);
+  return parseConsumerGroupsOutput(res.stdout);
+}
+
+/** Parses ConsumerGroupCommand --describe output (offsets view). Exported for its unit test. */
+export function parseConsumerGroupsOutput(text: string): GroundTruthRow[] {
+  const rows: GroundTruthRow[] = [];
+  let columns: string[] | null = null;
+  for (const line of text.split("\n")) {
+    const cells = line.trim().split(/\s+/);
+    if (cells[0] === "GROUP" && cells.includes("TOPIC")) {
+      columns = cells;
+      continue;
+    }
+    if (!columns || cells.length < columns.length) continue;
+    const get = (name: string): string => cells[columns!.indexOf(name)] ?? "-";
+    const num = (name: string): number | null => (get(name) === "-" ? null : Number(get(name)));
+    rows.push({
+      group: get("GROUP"),
+      topic: get("TOPIC"),
+      partition: Number(get("PARTITION")),
+      currentOffset: num("CURRENT-OFFSET"),
+      logEndOffset: num("LOG-END-OFFSET"),
+      lag: num("LAG"),
+      consumerId: get("CONSUMER-ID") === "-" ? "" : get("CONSUMER-ID"),
+      host: get("HOST") === "-" ? "" : get("HOST"),
+      clientId: get("CLIENT-ID") === "-" ? "" : get("CLIENT-ID"),
+    });
+  }
+  return rows;
+}
+
+/** Polls `check` until it returns a value (not undefined) or the timeout passes. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await Bun.sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}
+
+/** Disconnects the shared clients (the cluster itself is stopped by scripts/test.ts). */
+export async function closeHarnessClients(): Promise<void> {
+  for (const p of producers.values()) await (await p).disconnect().catch(() => {});
+  for (const a of admins.values()) await (await a).disconnect().catch(() => {});
+  producers.clear();
+  admins.clear();
+}
+
+/** kafkajs ships no zstd codec; tests that produce zstd batches use Bun's. */
+function registerZstdCodec(): void {
+  CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+    compress: async (encoder: { buffer: Buffer }) => Buffer.from(Bun.zstdCompressSync(encoder.buffer)),
+    decompress: async (buffer: Buffer) => Buffer.from(Bun.zstdDecompressSync(buffer)),
+  });
+}

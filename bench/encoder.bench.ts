@@ -4,6 +4,7 @@
  *
  * RESULTS — filled in from a run; see the bottom of this comment.
  */
+import { heapStats } from "bun:jsc";
 import { M, type MetricDef } from "../src/metrics/catalog.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import { escapeHelp, escapeLabelValue, formatValue } from "../src/metrics/prometheus-text.ts";
@@ -242,7 +243,9 @@ function runSize(target: number, runs: number): void {
   const naiveBytes = naiveRender(points).length;
 
   const stats = store.stats();
-  console.log(`\n== ${series.toLocaleString("en")} series (target ${target.toLocaleString("en")}), median of ${runs} ==`);
+  console.log(
+    `\n== ${series.toLocaleString("en")} series (target ${target.toLocaleString("en")}), median of ${runs} ==`,
+  );
   console.log(`store cycle (set every series + endCycle), steady : ${ms(cycleMs)} ms`);
   console.log(`store cycle with 1/3 of groups replaced (churn)   : ${ms(churnMs)} ms`);
   console.log(`publish (render + UTF-8 + assemble), Prometheus  : ${ms(publishMs)} ms`);
@@ -262,27 +265,43 @@ function runSize(target: number, runs: number): void {
   );
 }
 
+/** JS heap plus memory held outside it (typed arrays, buffers), after a full collection. */
+function heldMiB(): number {
+  Bun.gc(true);
+  const h = heapStats();
+  return (h.heapSize + h.extraMemorySize) / 1024 / 1024;
+}
+
 function memory(target: number): void {
-  const base = rssMiB();
+  const rssBefore = rssMiB();
+  const heapBefore = heldMiB();
   const store = createGaugeStore();
   const exposition = createExposition();
-  let { series } = writeCycle(store, makeRows(target, 0), 0);
-  exposition.publish("cluster", store);
-  for (let c = 1; c < 4; c++) {
+  let series = 0;
+  for (let c = 0; c < 4; c++) {
     series = writeCycle(store, makeRows(target, c), 1000 * c).series;
     exposition.publish("cluster", store);
   }
   exposition.current("prometheus", true);
-  const held = rssMiB();
+  const heapHeld = heldMiB();
+  const rssHeld = rssMiB();
   const bytes = exposition.current("prometheus", false).length;
-  console.log(`\n== memory, ${series.toLocaleString("en")} series ==`);
-  console.log(`RSS before: ${base.toFixed(1)} MiB, holding store + exposition (+gzip): ${held.toFixed(1)} MiB`);
-  console.log(`delta: ${(held - base).toFixed(1)} MiB (exposition text ${mib(bytes)} MiB held twice: per source + assembled)`);
+  console.log(`\n== memory, ${series.toLocaleString("en")} series held (store + published exposition + gzip) ==`);
+  console.log(
+    `RSS: ${rssBefore.toFixed(1)} MiB before → ${rssHeld.toFixed(1)} MiB holding (+${(rssHeld - rssBefore).toFixed(1)} MiB)`,
+  );
+  console.log(
+    `heap + buffers: +${(heapHeld - heapBefore).toFixed(1)} MiB, of which exposition text ${mib(bytes)} MiB (held once)`,
+  );
+  const keep = [store, exposition];
 
-  const naiveBase = rssMiB();
+  const naiveBefore = heldMiB();
   const points = naivePoints(makeRows(target, 0));
-  const naiveHeld = rssMiB();
-  console.log(`naive point objects for the same series: +${(naiveHeld - naiveBase).toFixed(1)} MiB (${points.length})`);
+  const naiveHeld = heldMiB();
+  console.log(
+    `naive: point objects of one cycle: +${(naiveHeld - naiveBefore).toFixed(1)} MiB (${points.length} points)`,
+  );
+  if (keep.length === 0) console.log(points.length);
 }
 
 console.log(`Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, ${process.arch}`);

@@ -176,8 +176,10 @@ export function checkConsumerProperties(
       const suggestion = closestMatch(key, SUPPORTED_PROPERTIES);
       problem(
         key,
-        `unknown consumer property \`${key}\`${suggestion ? `; did you mean \`${suggestion}\`?` : ""} ` +
-          `(supported: ${SUPPORTED_PROPERTIES.join(", ")})`,
+        `unknown consumer property \`${key}\`` +
+          (suggestion !== undefined
+            ? `; did you mean \`${suggestion}\`?`
+            : `; remove it (supported: ${SUPPORTED_PROPERTIES.join(", ")})`),
       );
     }
   }

@@ -6,7 +6,7 @@
 import { formatDuration } from "../lib/duration.ts";
 import { checkConsumerProperties } from "./consumer-properties.ts";
 import { type Env, isPlainTable, substituteTree } from "./env.ts";
-import { childPath, sectionLabel } from "./path.ts";
+import { childPath } from "./path.ts";
 import { compilePattern } from "./patterns.ts";
 import {
   boolean,
@@ -42,16 +42,11 @@ import {
   DEFAULT_TIMESTAMP_SAMPLING,
   DEFAULT_TOPIC_BLACKLIST,
   DEFAULT_TOPIC_WHITELIST,
-  MAX_DURATION_MS,
-  NO_EFFECT_KEYS,
-  SECTION_KEYS,
-  type SectionName,
   STALENESS_POLL_MULTIPLIER,
 } from "./schema.ts";
 import type {
   ClusterConfig,
   Config,
-  ConfigProblem,
   ConfigResult,
   ExporterConfig,
   Granularity,

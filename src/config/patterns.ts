@@ -1,20 +1,23 @@
 /**
- * Group/topic filter patterns. Like the reference (Rust `Regex::is_match`), a pattern matches
- * when it is found ANYWHERE in the name (unanchored search): "__.*" also matches "a__b";
- * write "^__.*" or "^orders$" to anchor. A leading "(?i)" (Rust inline flag) means case-insensitive. Pure.
+ * Group/topic filter patterns, validated exactly as src/core/filters.ts compiles them
+ * (`new RegExp(pattern)`, no flags). Like the reference (Rust `Regex::is_match`), a pattern
+ * matches when it is found ANYWHERE in the name: "__.*" also matches "a__b"; anchor with ^…$. Pure.
  */
 
 export type PatternResult = { kind: "ok"; regex: RegExp } | { kind: "error"; message: string };
 
 /** Compiles one filter pattern; compile errors become values. */
 export function compilePattern(pattern: string): PatternResult {
-  const insensitive = pattern.startsWith("(?i)");
-  const source = insensitive ? pattern.slice(4) : pattern;
   try {
-    // No `u` flag: Rust's regex accepts escapes like `\-` that unicode-mode JS rejects.
-    return { kind: "ok", regex: new RegExp(source, insensitive ? "i" : "") };
+    return { kind: "ok", regex: new RegExp(pattern) };
   } catch (e) {
     const reason = e instanceof Error ? e.message.replace(/^Invalid regular expression: /, "") : String(e);
-    return { kind: "error", message: `invalid regex ${JSON.stringify(pattern)}: ${reason}` };
+    // Rust's regex accepts a leading "(?i)"; JavaScript only has the scoped form "(?i:…)".
+    const flags = /^\(\?([imsx]+)\)(.*)$/s.exec(pattern);
+    const hint =
+      flags !== null
+        ? `; JavaScript has no leading inline flags, write ${JSON.stringify(`(?${flags[1]}:${flags[2]})`)} instead`
+        : "";
+    return { kind: "error", message: `invalid regex ${JSON.stringify(pattern)}: ${reason}${hint}` };
   }
 }

@@ -42,7 +42,7 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
     ver++;
     layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
     cache = emptyCache();
-    cache.prometheus = assemble(layout, "prometheus");
+    cache.prometheus = assemble(layout, "prometheus", true);
   }
 
   rebuild();
@@ -78,16 +78,22 @@ export type Bytes = Uint8Array<ArrayBuffer>;
 
 type GzipLevel = -1 | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
-/** A source's sample lines as UTF-8, one slice per family. */
+/** One family's sample lines from one source; `bytes` is re-pointed into each new assembly. */
+interface Slice {
+  readonly def: MetricDef;
+  bytes: Uint8Array;
+}
+
+/** A source's sample lines, one slice per family. */
 interface EncodedSource {
-  families: { def: MetricDef; bytes: Uint8Array }[];
+  slices: Slice[];
   series: number;
 }
 
 /** One family of the merged exposition: its definition and each source's slice, in order. */
 interface FamilyLayout {
   def: MetricDef;
-  slices: Uint8Array[];
+  slices: Slice[];
 }
 
 interface Cache {
@@ -107,18 +113,18 @@ const encoder = new TextEncoder();
 function encodeSource(fragments: readonly FamilyFragment[]): EncodedSource {
   let series = 0;
   for (const fragment of fragments) series += fragment.series;
-  return { families: fragments.map(({ def, bytes }) => ({ def, bytes })), series };
+  return { slices: fragments.map(({ def, bytes }) => ({ def, bytes })), series };
 }
 
 /** Families of all sources by name; the first source's definition supplies HELP and TYPE. */
 function mergeSources(sources: readonly EncodedSource[]): FamilyLayout[] {
   const byName = new Map<string, FamilyLayout>();
   for (const source of sources) {
-    for (const { def, bytes } of source.families) {
-      if (bytes.length === 0) continue;
-      const family = byName.get(def.name);
-      if (family === undefined) byName.set(def.name, { def, slices: [bytes] });
-      else family.slices.push(bytes);
+    for (const slice of source.slices) {
+      if (slice.bytes.length === 0) continue;
+      const family = byName.get(slice.def.name);
+      if (family === undefined) byName.set(slice.def.name, { def: slice.def, slices: [slice] });
+      else family.slices.push(slice);
     }
   }
   return [...byName.values()].sort((a, b) => compareStrings(a.def.name, b.def.name));
@@ -137,12 +143,17 @@ function header(def: MetricDef, format: ExpositionFormat): Uint8Array {
   return bytes;
 }
 
-function assemble(layout: readonly FamilyLayout[], format: ExpositionFormat): Bytes {
+/**
+ * Concatenates headers and slices. With `rebind`, every slice is then pointed at its copy in
+ * the output, so the sources' own render buffers can be freed: the exposition text is held
+ * once, not twice (sample lines are identical in both formats).
+ */
+function assemble(layout: readonly FamilyLayout[], format: ExpositionFormat, rebind = false): Bytes {
   const trailer = encoder.encode(renderTrailer(format));
   let total = trailer.length;
   for (const family of layout) {
     total += header(family.def, format).length;
-    for (const slice of family.slices) total += slice.length;
+    for (const slice of family.slices) total += slice.bytes.length;
   }
   const out = new Uint8Array(total);
   let offset = 0;
@@ -151,8 +162,10 @@ function assemble(layout: readonly FamilyLayout[], format: ExpositionFormat): By
     out.set(h, offset);
     offset += h.length;
     for (const slice of family.slices) {
-      out.set(slice, offset);
-      offset += slice.length;
+      const length = slice.bytes.length;
+      out.set(slice.bytes, offset);
+      if (rebind) slice.bytes = out.subarray(offset, offset + length);
+      offset += length;
     }
   }
   out.set(trailer, offset);

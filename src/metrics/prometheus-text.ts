@@ -44,13 +44,16 @@ export function formatValue(value: number): string {
   if (Number.isInteger(value) && value <= MAX_PLAIN_INTEGER && value >= -MAX_PLAIN_INTEGER) {
     return value === 0 ? "0" : String(value); // -0 prints as "0"
   }
+  const abs = Math.abs(value);
+  // Go's decimal exponent is in [-4, 6) exactly when 1e-4 <= |v| < 1e6 (shortest digits never
+  // round across a power of ten); JS prints that range in fixed notation with the same digits.
+  if (abs >= 1e-4 && abs < 1e6) return String(value);
   if (Number.isNaN(value)) return "NaN";
   if (value === Number.POSITIVE_INFINITY) return "+Inf";
   if (value === Number.NEGATIVE_INFINITY) return "-Inf";
   const exp = value.toExponential(); // shortest round-trip digits: "1.2345675e+6"
   const e = exp.indexOf("e");
   const exponent = Number(exp.slice(e + 1));
-  if (exponent >= -4 && exponent < 6) return String(value); // JS prints these in fixed notation
   const magnitude = Math.abs(exponent);
   return `${exp.slice(0, e)}e${exponent < 0 ? "-" : "+"}${magnitude < 10 ? "0" : ""}${magnitude}`;
 }

@@ -3,7 +3,7 @@
  * test checks was written by the test itself (explicit CreateTime, or the wall clock around a
  * LogAppendTime produce).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
 import type { TimestampSamplingConfig } from "../../src/config/types.ts";
 import { computeCycleLag, type PartitionLag } from "../../src/core/lag.ts";
@@ -23,6 +23,7 @@ import { createLogger } from "../../src/lib/log.ts";
 import { admin, closeHarnessClients, commitOffsets, createTopic, kafka, produce, uniqueName } from "./harness.ts";
 
 const SEC = 1000;
+setDefaultTimeout(60_000);
 let client: KafkaClusterClient;
 let bootstrap: string[];
 const logger = createLogger({ level: "error", format: "logfmt" });
@@ -94,6 +95,15 @@ function partitionLag(c: Cycle, group: string, topic: string, partition: number)
   return p;
 }
 
+/** partition → latest offset, from our client. */
+async function latestOffsets(topic: string): Promise<Map<number, number>> {
+  const md = await client.metadata({ refresh: true });
+  if (md.kind !== "ok") throw new Error("metadata");
+  const parts = (md.value.topics.get(topic) ?? []).map((p) => ({ topic, partition: p.partition }));
+  const wm = await client.fetchWatermarks(parts, { lastStable: false });
+  return new Map(parts.map((p) => [p.partition, wm.watermarks.get(`${topic}\u0000${p.partition}`)!.latest]));
+}
+
 /** The compression codec of the first batch stored in a partition, read with our own Fetch. */
 async function storedCodec(topic: string, partition: number): Promise<string | undefined> {
   const md = await client.metadata({ refresh: true });
@@ -116,7 +126,7 @@ beforeAll(async () => {
   bootstrap = env.bootstrap;
   client = createKafkaClusterClient({
     name: "time-lag-test",
-    connection: { brokers: bootstrap },
+    connection: { clientId: "klag-time-lag-test", brokers: bootstrap },
     timeoutMs: 10_000,
     metadataTtlMs: 0,
     logger: () => {},
@@ -296,10 +306,13 @@ describe("idle partitions", () => {
       topic,
       Array.from({ length: 50 }, (_, partition) => ({ partition })),
     );
+    // Committed = latest, whatever the producer wrote (a kafkajs retry can write a record twice).
+    const latest = await latestOffsets(topic);
+    expect(latest.size).toBe(50);
     await commitOffsets(
       group,
       topic,
-      Array.from({ length: 50 }, (_, partition) => ({ partition, offset: 1 })),
+      [...latest].map(([partition, offset]) => ({ partition, offset })),
     );
     const message = await cycle(stageFor({ mode: "message" }), [group], [topic]);
     const rate = await cycle(stageFor({ mode: "rate" }), [group], [topic]);

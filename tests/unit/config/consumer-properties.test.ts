@@ -126,6 +126,12 @@ describe("checkConsumerProperties", () => {
     ],
     ["an empty client.id", { "client.id": " " }, "client.id", "must not be empty"],
     ["a typo", { "ssl.ca.locatoin": "/ca.pem" }, "ssl.ca.locatoin", "did you mean `ssl.ca.location`?"],
+    [
+      "an unrelated name, listing the supported ones",
+      { "foo.bar": "1" },
+      "foo.bar",
+      "remove it (supported: security.protocol,",
+    ],
   ];
   for (const [name, props, key, message] of invalid) {
     test(`refuses ${name}`, () => {

@@ -146,9 +146,9 @@ describe("clusters", () => {
     ]);
   });
 
-  test("a case-insensitive pattern written Rust-style is accepted", () => {
-    const { config } = ok(parseConfig(`${MINIMAL}topic_whitelist = ["(?i)^orders"]\n`, {}));
-    expect(config.clusters[0]!.topicWhitelist).toEqual(["(?i)^orders"]);
+  test("a case-insensitive pattern uses the JavaScript (?i:…) form", () => {
+    const { config } = ok(parseConfig(`${MINIMAL}topic_whitelist = ["(?i:^orders)"]\n`, {}));
+    expect(config.clusters[0]!.topicWhitelist).toEqual(["(?i:^orders)"]);
   });
 });
 

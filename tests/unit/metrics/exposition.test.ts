@@ -125,3 +125,19 @@ describe("exposition assembly", () => {
     expect(bytes.length).toBe(Buffer.byteLength(decode(bytes)));
   });
 });
+
+describe("exposition memory sharing", () => {
+  test("bytes handed out earlier never change when later versions reuse them", () => {
+    const exposition = createExposition();
+    exposition.publish("cluster/a", clusterStore("a", 1));
+    const first = exposition.current("prometheus", false);
+    const copy = first.slice();
+    exposition.publish("cluster/b", clusterStore("b", 2));
+    exposition.publish("cluster/a", clusterStore("a", 3));
+    exposition.current("openmetrics", true);
+    expect(first).toEqual(copy);
+    const latest = decode(exposition.current("prometheus", false));
+    expect(latest).toContain('{cluster_name="a",group="g"} 3\n');
+    expect(latest).toContain('{cluster_name="b",group="g"} 2\n');
+  });
+});

@@ -209,3 +209,17 @@ describe("acceptsGzip", () => {
     test(name, () => expect(acceptsGzip(header)).toBe(expected));
   }
 });
+
+describe("formatValue around the fixed/exponent boundaries", () => {
+  const rows: [number, string][] = [
+    [0.0001, "0.0001"],
+    [0.00009999999999999999, "9.999999999999999e-05"],
+    [999999.9999999999, "999999.9999999999"],
+    [1000000.0000000001, "1.0000000000000001e+06"],
+    [-0.0001, "-0.0001"],
+    [-999999.5, "-999999.5"],
+  ];
+  for (const [input, expected] of rows) {
+    test(`${expected} is written like Go`, () => expect(formatValue(input)).toBe(expected));
+  }
+});

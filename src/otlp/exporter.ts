@@ -1,0 +1,237 @@
+/**
+ * The OTLP/gRPC push exporter as the bridge uses it: builds the SDK's OTLPMetricExporter from
+ * `[exporter.otel]` (credentials, metadata, compression, deadline), counts and logs outcomes
+ * (one line per distinct error until exports succeed again), rebuilds the channel after
+ * connection failures, and never queues: a request that cannot go out now is failed, not kept.
+ */
+import { readFileSync } from "node:fs";
+import { type ChannelCredentials, credentials, Metadata, status as grpcStatus } from "@grpc/grpc-js";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { AggregationTemporality, type PushMetricExporter, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import type { OtelConfig } from "../config/types.ts";
+import type { Logger } from "../lib/log.ts";
+
+type ExportCallback = Parameters<PushMetricExporter["export"]>[1];
+type ExportResult = Parameters<ExportCallback>[0];
+
+/** `ExportResultCode` of @opentelemetry/core (not imported: several copies of core are installed). */
+const SUCCESS = 0;
+const FAILED = 1;
+
+/** Distinct errors logged per outage; more kinds than this in one outage are only counted. */
+const MAX_LOGGED_KINDS = 16;
+
+export interface ExportStats {
+  /** OTLP requests the collector accepted. */
+  ok: number;
+  /** OTLP requests that failed, timed out, or were not sent because the collection had already failed. */
+  failed: number;
+  /** Epoch ms of the last accepted request. */
+  lastSuccessMs?: number;
+  /** The last failure, as logged (no secrets: headers are never part of it). */
+  lastError?: string;
+}
+
+export type TransportSetup =
+  | { kind: "ok"; credentials: ChannelCredentials; metadata: Metadata; tls: boolean }
+  | { kind: "error"; message: string };
+
+/**
+ * Channel credentials and metadata for the config. TLS when the endpoint is https:// or a
+ * ca/cert/key file is given, unless `insecure`; the files are read now (so a rebuilt channel
+ * picks up rotated certificates).
+ */
+export function transportSetup(config: OtelConfig): TransportSetup {
+  const metadata = new Metadata();
+  for (const [name, value] of Object.entries(config.headers)) {
+    const key = name.toLowerCase();
+    metadata.set(key, key.endsWith("-bin") ? Buffer.from(value) : value);
+  }
+  const hasFiles = config.caFile !== undefined || config.certFile !== undefined || config.keyFile !== undefined;
+  const tls = !config.insecure && (/^https:\/\//i.test(config.endpoint) || hasFiles);
+  if (!tls) return { kind: "ok", credentials: credentials.createInsecure(), metadata, tls };
+  const read = (what: string, path: string | undefined): Buffer | null | string => {
+    if (path === undefined) return null;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      return `cannot read ${what} ${path}: ${(e as Error).message}`;
+    }
+  };
+  const ca = read("ca_file", config.caFile);
+  const cert = read("cert_file", config.certFile);
+  const key = read("key_file", config.keyFile);
+  for (const v of [ca, cert, key]) if (typeof v === "string") return { kind: "error", message: v };
+  try {
+    const creds = credentials.createSsl(ca as Buffer | null, key as Buffer | null, cert as Buffer | null);
+    return { kind: "ok", credentials: creds, metadata, tls };
+  } catch (e) {
+    return { kind: "error", message: `invalid TLS material for the OTLP endpoint: ${(e as Error).message}` };
+  }
+}
+
+export interface GuardedExporterOptions {
+  config: OtelConfig;
+  logger: Logger;
+  /** gRPC deadline of one request. */
+  timeoutMs: number;
+  /** Least time between two channel rebuilds while the collector is unreachable. */
+  minRebuildMs: number;
+  nowMs?: () => number;
+}
+
+export interface GuardedExporter extends PushMetricExporter {
+  stats(): ExportStats;
+}
+
+/** gRPC codes after which the channel is rebuilt at the next export (its reconnect backoff can reach 2 min). */
+const REBUILD_CODES = new Set<number>([grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED]);
+
+export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExporter {
+  const { config, logger } = opts;
+  const nowMs = opts.nowMs ?? Date.now;
+  const stats: ExportStats = { ok: 0, failed: 0 };
+  let inner: OTLPMetricExporter | undefined;
+  let builtMs = Number.NEGATIVE_INFINITY;
+  let rebuild = false;
+  let shutDown = false;
+  /** Collection (end time) whose earlier request failed to connect: its remaining requests are not sent. */
+  let abandoned: string | undefined;
+  const logged = new Set<string>();
+  let outageStartMs: number | undefined;
+  let outageFailures = 0;
+
+  function build(): OTLPMetricExporter | string {
+    const setup = transportSetup(config);
+    if (setup.kind === "error") return setup.message;
+    const exporter = new OTLPMetricExporter({
+      url: config.endpoint,
+      credentials: setup.credentials,
+      metadata: setup.metadata,
+      compression: config.compression === "gzip" ? ("gzip" as never) : ("none" as never),
+      timeoutMillis: opts.timeoutMs,
+      // One request in flight is all the reader ever makes; anything beyond is failed, not queued.
+      concurrencyLimit: 2,
+      temporalityPreference: AggregationTemporality.CUMULATIVE,
+    });
+    builtMs = nowMs();
+    return exporter;
+  }
+
+  function current(): OTLPMetricExporter | string {
+    if (inner && rebuild && nowMs() - builtMs >= opts.minRebuildMs) {
+      const old = inner;
+      inner = undefined;
+      // Closes the old channel once its in-flight request (bounded by the deadline) ends.
+      old.shutdown().catch(() => {});
+    }
+    if (!inner) {
+      const built = build();
+      if (typeof built === "string") return built;
+      inner = built;
+      rebuild = false;
+    }
+    return inner;
+  }
+
+  function collectionOf(metrics: ResourceMetrics): string | undefined {
+    const point = metrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0];
+    return point ? `${point.endTime[0]}.${point.endTime[1]}` : undefined;
+  }
+
+  function onFailure(error: unknown, kind: string, message: string): void {
+    stats.failed++;
+    stats.lastError = message;
+    outageFailures++;
+    outageStartMs ??= nowMs();
+    if (logged.has(kind) || logged.size >= MAX_LOGGED_KINDS) return;
+    logged.add(kind);
+    logger.warn("OTLP export failed; retrying every export interval, logged once until exports succeed", {
+      endpoint: config.endpoint,
+      error: message,
+      code: kind,
+      failed_exports: stats.failed,
+    });
+    void error;
+  }
+
+  function onSuccess(): void {
+    stats.ok++;
+    stats.lastSuccessMs = nowMs();
+    if (outageStartMs !== undefined) {
+      logger.info("OTLP export recovered", {
+        endpoint: config.endpoint,
+        failed_requests: outageFailures,
+        outage_s: Math.round((nowMs() - outageStartMs) / 1000),
+      });
+    }
+    logged.clear();
+    outageStartMs = undefined;
+    outageFailures = 0;
+  }
+
+  return {
+    export(metrics, resultCallback) {
+      const done = (result: ExportResult) => {
+        try {
+          resultCallback(result);
+        } catch {
+          // The reader's callback never throws; nothing of ours may escape into the SDK either.
+        }
+      };
+      if (shutDown) {
+        done({ code: FAILED, error: new Error("OTLP exporter is shut down") });
+        return;
+      }
+      const collection = collectionOf(metrics);
+      if (collection !== undefined && collection === abandoned) {
+        stats.failed++;
+        done({ code: FAILED, error: new Error("skipped: an earlier request of this collection could not be delivered") });
+        return;
+      }
+      const exporter = current();
+      if (typeof exporter === "string") {
+        onFailure(undefined, "config", exporter);
+        abandoned = collection;
+        done({ code: FAILED, error: new Error(exporter) });
+        return;
+      }
+      try {
+        exporter.export(metrics, (result) => {
+          if (result.code === SUCCESS) onSuccess();
+          else {
+            const err = result.error;
+            const code = grpcCode(err);
+            const kind = code !== undefined ? (grpcStatus[code] ?? `grpc ${code}`) : (err?.name ?? "Error");
+            onFailure(err, kind, err?.message ?? "export failed");
+            if (code === undefined || REBUILD_CODES.has(code)) {
+              rebuild = true;
+              abandoned = collection;
+            }
+          }
+          done(result);
+        });
+      } catch (e) {
+        onFailure(e, "exception", (e as Error).message);
+        rebuild = true;
+        done({ code: FAILED, error: e as Error });
+      }
+    },
+    async forceFlush() {
+      await inner?.forceFlush().catch(() => {});
+    },
+    async shutdown() {
+      shutDown = true;
+      const old = inner;
+      inner = undefined;
+      await old?.shutdown().catch(() => {});
+    },
+    selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+    stats: () => ({ ...stats }),
+  };
+}
+
+function grpcCode(err: unknown): number | undefined {
+  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") return err.code;
+  return undefined;
+}

@@ -26,14 +26,17 @@ const produceLoop = (async () => {
     const messages = Array.from({ length: 20 }, (_, i) => ({ key: `k${(n + i) % 97}`, value: `order ${n + i}` }));
     await producer.send({ topic: "demo-orders", messages }).catch(() => {});
     await producer.send({ topic: "demo-payments", messages: messages.slice(0, 5) }).catch(() => {});
-    if (n % 100 === 0) await producer.send({ topic: "demo-audit", messages: [{ value: `audit ${n}` }] }).catch(() => {});
+    if (n % 100 === 0)
+      await producer.send({ topic: "demo-audit", messages: [{ value: `audit ${n}` }] }).catch(() => {});
     n += 20;
     await Bun.sleep(200);
   }
 })();
 
 // A stalled group: committed once, no members (state Empty), lag grows with the producer.
-await admin.setOffsets({ groupId: "demo-audit-stalled", topic: "demo-audit", partitions: [{ partition: 0, offset: "0" }] }).catch(() => {});
+await admin
+  .setOffsets({ groupId: "demo-audit-stalled", topic: "demo-audit", partitions: [{ partition: 0, offset: "0" }] })
+  .catch(() => {});
 
 async function consumer(groupId: string, topic: string, delayMs: number) {
   const c = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });

@@ -28,8 +28,10 @@ interface CommonArgs {
 function makeLogger(args: CommonArgs, secrets: readonly string[] = []): Logger {
   const levelText = (args["log-level"] ?? process.env.LOG_LEVEL ?? "info").toLowerCase();
   const formatText = (args["log-format"] ?? process.env.LOG_FORMAT ?? "logfmt").toLowerCase();
-  if (!isLogLevel(levelText)) fail(EXIT_CONFIG, `--log-level: unknown level "${levelText}"; use debug, info, warn or error`);
-  if (formatText !== "json" && formatText !== "logfmt") fail(EXIT_CONFIG, `--log-format: unknown format "${formatText}"; use logfmt or json`);
+  if (!isLogLevel(levelText))
+    fail(EXIT_CONFIG, `--log-level: unknown level "${levelText}"; use debug, info, warn or error`);
+  if (formatText !== "json" && formatText !== "logfmt")
+    fail(EXIT_CONFIG, `--log-format: unknown format "${formatText}"; use logfmt or json`);
   return createLogger({ level: levelText as LogLevel, format: formatText as LogFormat, secrets });
 }
 
@@ -39,7 +41,9 @@ function fail(code: number, message: string): never {
 }
 
 function printProblems(path: string, problems: ConfigProblem[]): void {
-  process.stderr.write(`klag-exporter: ${path}: ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}:\n`);
+  process.stderr.write(
+    `klag-exporter: ${path}: ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}:\n`,
+  );
   for (const p of problems) process.stderr.write(`  ${p.path ? `${p.path}: ` : ""}${p.message}\n`);
 }
 
@@ -94,7 +98,10 @@ const run = defineCommand({
 });
 
 const checkConfig = defineCommand({
-  meta: { name: "check-config", description: "Validate a config file and print the effective config (secrets redacted)" },
+  meta: {
+    name: "check-config",
+    description: "Validate a config file and print the effective config (secrets redacted)",
+  },
   args: {
     file: { type: "positional", required: false, description: "Config file (default: --config or config.toml)" },
     ...commonArgs,
@@ -131,7 +138,11 @@ const version = defineCommand({
 });
 
 const main = defineCommand({
-  meta: { name: "klag-exporter", version: BUILD.version, description: "Kafka consumer-group lag exporter for Prometheus and OTLP" },
+  meta: {
+    name: "klag-exporter",
+    version: BUILD.version,
+    description: "Kafka consumer-group lag exporter for Prometheus and OTLP",
+  },
   args: commonArgs,
   default: "run",
   subCommands: { run, "check-config": checkConfig, once, version },

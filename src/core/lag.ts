@@ -16,7 +16,13 @@ import {
 /** Where a committed offset sits within the partition's retained range [earliest, latest). */
 export type RetentionStatus =
   | { kind: "ok"; lag: number; marginMessages: number; lagRatioPercent: number | undefined }
-  | { kind: "dataLoss"; lag: number; lostMessages: number; marginMessages: number; lagRatioPercent: number | undefined };
+  | {
+      kind: "dataLoss";
+      lag: number;
+      lostMessages: number;
+      marginMessages: number;
+      lagRatioPercent: number | undefined;
+    };
 
 /**
  * Places a committed offset within the partition's offsets.

@@ -3,6 +3,8 @@
  * gauge store → publish. Never throws: a failed cycle becomes self metrics and a status, the
  * last good data stays published until it is older than the staleness threshold.
  */
+
+import type { ClusterConfig, ExporterConfig } from "../config/types.ts";
 import { createNameFilter, type NameFilter } from "../core/filters.ts";
 import { computeCycleLag } from "../core/lag.ts";
 import type {
@@ -19,9 +21,8 @@ import type {
   Watermarks,
 } from "../core/types.ts";
 import { partitionKey } from "../core/types.ts";
-import type { ClusterConfig, ExporterConfig } from "../config/types.ts";
-import type { Logger } from "../lib/log.ts";
 import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
 import { M } from "../metrics/catalog.ts";
 import { writeLagSamples } from "../metrics/samples.ts";
 import { createGaugeStore, type GaugeStore } from "../metrics/store.ts";
@@ -35,7 +36,10 @@ export interface LagSource {
   fetchWatermarks(
     partitions: readonly TopicPartition[],
     opts: { lastStable: boolean },
-  ): Promise<{ watermarks: Map<string, Watermarks>; failed: { topic: string; partition: number; reason: FailureReason }[] }>;
+  ): Promise<{
+    watermarks: Map<string, Watermarks>;
+    failed: { topic: string; partition: number; reason: FailureReason }[];
+  }>;
   requestStats(): readonly { api: string; requests: number; errors: number }[];
   close(): Promise<void>;
 }
@@ -181,7 +185,12 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         methods: collected.methods,
       });
       logger.clearOnce(`${name}:cycle`);
-      logger.debug("cycle done", { cluster: name, ms: report.durationMs, groups: report.groups, series: storeReport.series });
+      logger.debug("cycle done", {
+        cluster: name,
+        ms: report.durationMs,
+        groups: report.groups,
+        series: storeReport.series,
+      });
     } catch (error) {
       const message = errorMessage(error);
       status.up = false;
@@ -223,7 +232,10 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
 
     t = clock.nowMs();
     const ids = groups.map((g) => g.groupId);
-    const [descriptions, offsets] = await Promise.all([source.describeGroups(groups), source.fetchCommittedOffsets(ids)]);
+    const [descriptions, offsets] = await Promise.all([
+      source.describeGroups(groups),
+      source.fetchCommittedOffsets(ids),
+    ]);
     phaseMs.set("describe_offsets", clock.nowMs() - t);
 
     const observations: GroupObservation[] = ids.map((groupId) => ({
@@ -272,7 +284,12 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         for (const c of o.offsets.value) if (topicFilter(c.topic)) committed.push({ group: o.groupId, ...c });
       }
       try {
-        const tl = await opts.timeLag.run({ nowMs: observation.nowMs, metadata: md.value, watermarks: wm.watermarks, committed });
+        const tl = await opts.timeLag.run({
+          nowMs: observation.nowMs,
+          metadata: md.value,
+          watermarks: wm.watermarks,
+          committed,
+        });
         observation.timeLag = tl.timeLag;
         observation.compaction = tl.compaction;
         methods = tl.methodCounts;
@@ -370,7 +387,7 @@ function hasUnknownPartition(md: ClusterMetadata, groups: GroupObservation[], to
     for (const c of g.offsets.value) {
       if (!topicFilter(c.topic)) continue;
       const parts = md.topics.get(c.topic);
-      if (!parts || !parts.some((p) => p.partition === c.partition)) return true;
+      if (!parts?.some((p) => p.partition === c.partition)) return true;
     }
   }
   return false;

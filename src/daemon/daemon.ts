@@ -3,16 +3,16 @@
  * self metrics, the HTTP server and config reload. Owns every lifecycle; the CLI calls it.
  */
 import type { ClusterConfig, Config } from "../config/types.ts";
-import type { ClusterStatusView } from "../http/status-page.ts";
 import { createRouter, type RouteDeps } from "../http/routes.ts";
-import { startHttpServer, type HttpServer } from "../http/server.ts";
+import { type HttpServer, startHttpServer } from "../http/server.ts";
+import type { ClusterStatusView } from "../http/status-page.ts";
+import { BUILD } from "../lib/build-info.ts";
 import type { Logger } from "../lib/log.ts";
 import { M } from "../metrics/catalog.ts";
 import { createExposition, type Exposition } from "../metrics/exposition.ts";
 import { acceptsGzip, CONTENT_TYPE, negotiate } from "../metrics/prometheus-text.ts";
 import { createGaugeStore } from "../metrics/store.ts";
-import { BUILD } from "../lib/build-info.ts";
-import { type ClusterLoop, type Clock, createClusterLoop } from "./cluster-loop.ts";
+import { type Clock, type ClusterLoop, createClusterLoop } from "./cluster-loop.ts";
 import { createKafkaSource } from "./kafka-source.ts";
 
 export interface DaemonOptions {
@@ -56,7 +56,11 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   }
 
   function makeLoop(cluster: ClusterConfig): ClusterLoop {
-    const source = createKafkaSource({ cluster, exporter: config.exporter, logger: logger.child({ cluster: cluster.name }) });
+    const source = createKafkaSource({
+      cluster,
+      exporter: config.exporter,
+      logger: logger.child({ cluster: cluster.name }),
+    });
     return createClusterLoop({
       cluster,
       exporter: config.exporter,
@@ -116,7 +120,10 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       for (const { loop } of loops.values()) {
         const s = loop.status();
         if (s.cycleStartedMs !== undefined && now - s.cycleStartedMs > limit) {
-          return { ok: false, reason: `cluster ${s.name}: a collection cycle has been running for ${((now - s.cycleStartedMs) / 1000).toFixed(0)} s` };
+          return {
+            ok: false,
+            reason: `cluster ${s.name}: a collection cycle has been running for ${((now - s.cycleStartedMs) / 1000).toFixed(0)} s`,
+          };
         }
       }
       return { ok: true, reason: "OK" };
@@ -125,8 +132,12 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       const problems: string[] = [];
       for (const { loop } of loops.values()) {
         const s = loop.status();
-        if (s.lastSuccessMs === undefined) problems.push(`cluster ${s.name}: no successful collection yet${s.lastError ? ` (${s.lastError})` : ""}`);
-        else if (s.stale) problems.push(`cluster ${s.name}: data is stale (last success ${((clock.nowMs() - s.lastSuccessMs) / 1000).toFixed(0)} s ago${s.lastError ? `; ${s.lastError}` : ""})`);
+        if (s.lastSuccessMs === undefined)
+          problems.push(`cluster ${s.name}: no successful collection yet${s.lastError ? ` (${s.lastError})` : ""}`);
+        else if (s.stale)
+          problems.push(
+            `cluster ${s.name}: data is stale (last success ${((clock.nowMs() - s.lastSuccessMs) / 1000).toFixed(0)} s ago${s.lastError ? `; ${s.lastError}` : ""})`,
+          );
       }
       return problems.length === 0 ? { ready: true, reason: "OK" } : { ready: false, reason: problems.join("\n") };
     },
@@ -146,12 +157,19 @@ export function createDaemon(opts: DaemonOptions): Daemon {
         handler: createRouter(deps),
         http: config.exporter.http,
       });
-      logger.info("listening", { url: server.url, clusters: config.clusters.map((c) => c.name), startup_ms: clock.nowMs() - startedMs });
+      logger.info("listening", {
+        url: server.url,
+        clusters: config.clusters.map((c) => c.name),
+        startup_ms: clock.nowMs() - startedMs,
+      });
       for (const { loop } of loops.values()) loop.start();
       // Staleness is re-evaluated even when a loop is blocked waiting on Kafka.
-      livenessTimer = setInterval(() => {
-        for (const { loop } of loops.values()) loop.checkStaleness();
-      }, Math.min(5_000, config.exporter.pollIntervalMs));
+      livenessTimer = setInterval(
+        () => {
+          for (const { loop } of loops.values()) loop.checkStaleness();
+        },
+        Math.min(5_000, config.exporter.pollIntervalMs),
+      );
     },
     async reload(next) {
       const before = new Map([...loops.entries()].map(([k, v]) => [k, v.cluster]));

@@ -16,7 +16,11 @@ export interface KafkaSource {
   timeLag: TimeLagPort | undefined;
 }
 
-export function createKafkaSource(opts: { cluster: ClusterConfig; exporter: ExporterConfig; logger: Logger }): KafkaSource {
+export function createKafkaSource(opts: {
+  cluster: ClusterConfig;
+  exporter: ExporterConfig;
+  logger: Logger;
+}): KafkaSource {
   const { cluster, exporter, logger } = opts;
   const connection = toKafkaJsConnection(cluster, (path) => readFileSync(path, "utf8"));
   if (connection.kind === "error") {

@@ -3,6 +3,8 @@
  * offsets in one bounded Fetch round (deduplicated across groups, cached), and decides time lag and
  * compaction evidence per (group, topic, partition). Never throws.
  */
+
+import type { TimestampSamplingConfig } from "../config/types.ts";
 import { compactionDetected } from "../core/compaction.ts";
 import { createRateHistory, type RateTimeLag } from "../core/rate.ts";
 import { decideTimeLag, type FetchedRecord, needsRecordFetch, type TimeLagGap } from "../core/time-lag.ts";
@@ -13,7 +15,6 @@ import {
   type TimeLagValue,
   type Watermarks,
 } from "../core/types.ts";
-import type { TimestampSamplingConfig } from "../config/types.ts";
 import { type FetchBrokers, type FetchTarget, fetchRecordsAt, fetchTargetKey } from "../kafka/fetch-batches.ts";
 import { createTimestampCache } from "../kafka/timestamp-cache.ts";
 import type { Logger } from "../lib/log.ts";

@@ -55,11 +55,17 @@ const ROUTES: Record<string, (req: Request, deps: RouteDeps) => Response> = {
   },
   "/health": (_req, deps) => {
     const h = deps.health();
-    return new Response(h.ok ? "OK\n" : `${h.reason}\n`, { status: h.ok ? 200 : 503, headers: { "content-type": TEXT } });
+    return new Response(h.ok ? "OK\n" : `${h.reason}\n`, {
+      status: h.ok ? 200 : 503,
+      headers: { "content-type": TEXT },
+    });
   },
   "/ready": (_req, deps) => {
     const r = deps.readiness();
-    return new Response(r.ready ? "OK\n" : `${r.reason}\n`, { status: r.ready ? 200 : 503, headers: { "content-type": TEXT } });
+    return new Response(r.ready ? "OK\n" : `${r.reason}\n`, {
+      status: r.ready ? 200 : 503,
+      headers: { "content-type": TEXT },
+    });
   },
   "/leader": (_req, deps) =>
     new Response(JSON.stringify({ is_leader: deps.isLeader() }), {
@@ -67,7 +73,10 @@ const ROUTES: Record<string, (req: Request, deps: RouteDeps) => Response> = {
       headers: { "content-type": "application/json" },
     }),
   "/": (_req, deps) =>
-    new Response(renderStatusPage(deps.status()), { status: 200, headers: { "content-type": "text/html; charset=utf-8" } }),
+    new Response(renderStatusPage(deps.status()), {
+      status: 200,
+      headers: { "content-type": "text/html; charset=utf-8" },
+    }),
 };
 
 /** True when the Accept-Encoding header admits gzip (q > 0). */

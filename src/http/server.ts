@@ -25,7 +25,9 @@ export function startHttpServer(opts: HttpServerOptions): HttpServer {
       ? {
           cert: Bun.file(http.tlsCertFile),
           key: Bun.file(http.tlsKeyFile),
-          ...(http.tlsClientCaFile ? { ca: Bun.file(http.tlsClientCaFile), requestCert: true, rejectUnauthorized: true } : {}),
+          ...(http.tlsClientCaFile
+            ? { ca: Bun.file(http.tlsClientCaFile), requestCert: true, rejectUnauthorized: true }
+            : {}),
         }
       : undefined;
   const server = Bun.serve({

@@ -20,8 +20,8 @@ import { createCoordinatorRouter } from "./coordinators.ts";
 import { Deadline } from "./deadline.ts";
 import { errorName, reasonForCode } from "./errors.ts";
 import { describeGroupsBatched, toGroupState } from "./group-describe.ts";
-import { decodeMetadataResponse, encodeMetadataRequest, isFlexibleMetadata, METADATA } from "./protocol/metadata.ts";
 import { decodeListGroupsResponse, encodeListGroupsRequest, LIST_GROUPS } from "./protocol/groups.ts";
+import { decodeMetadataResponse, encodeMetadataRequest, isFlexibleMetadata, METADATA } from "./protocol/metadata.ts";
 import {
   type BrokerHandle,
   createRawCluster,
@@ -129,12 +129,18 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
       const topicNamesById = new Map<string, string>();
       for (const t of response.topics) {
         if (t.errorCode !== 0 || t.name === null) {
-          logger("debug", "topic left out of metadata", { cluster: name, topic: t.name, error: errorName(t.errorCode) });
+          logger("debug", "topic left out of metadata", {
+            cluster: name,
+            topic: t.name,
+            error: errorName(t.errorCode),
+          });
           continue;
         }
         topics.set(
           t.name,
-          t.partitions.map((p) => ({ partition: p.partition, leader: p.leader })).sort((a, b) => a.partition - b.partition),
+          t.partitions
+            .map((p) => ({ partition: p.partition, leader: p.leader }))
+            .sort((a, b) => a.partition - b.partition),
         );
         if (t.topicId !== undefined && t.topicId !== "AAAAAAAAAAAAAAAAAAAAAA") {
           topicIds.set(t.name, t.topicId);
@@ -212,7 +218,10 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
           try {
             const broker = await raw.broker(nodeId, deadline.remainingMs());
             const version = pickVersion(broker, LIST_GROUPS.apiKey, LIST_GROUPS.minVersion, LIST_GROUPS.maxVersion);
-            if (version === undefined) throw new Error("unreachable: ListGroups v0 is universal");
+            if (version === undefined) {
+              brokerFailures.push({ nodeId, reason: "broker_error", message: "broker lacks ListGroups" });
+              return [];
+            }
             const r = await sendRaw(broker, {
               apiKey: LIST_GROUPS.apiKey,
               apiVersion: version,
@@ -242,7 +251,12 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
         }),
       );
       for (const f of brokerFailures) {
-        logger("debug", "ListGroups failed on a broker", { cluster: name, broker: f.nodeId, reason: f.reason, error: f.message });
+        logger("debug", "ListGroups failed on a broker", {
+          cluster: name,
+          broker: f.nodeId,
+          reason: f.reason,
+          error: f.message,
+        });
       }
       if (nodeIds.length > 0 && brokerFailures.length === nodeIds.length) {
         const first = brokerFailures[0]!;

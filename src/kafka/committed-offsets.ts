@@ -27,7 +27,8 @@ export function fetchCommittedOffsetsBatched(
     const out = new Map<string, CoordinatedResult<CommittedOffset[]>>();
     const version = pickVersion(broker, OFFSET_FETCH.apiKey, OFFSET_FETCH.minVersion, OFFSET_FETCH.maxVersion);
     if (version === undefined) {
-      for (const g of batch) out.set(g, { kind: "done", value: fail("offset_fetch_failed", "broker lacks OffsetFetch v2+") });
+      for (const g of batch)
+        out.set(g, { kind: "done", value: fail("offset_fetch_failed", "broker lacks OffsetFetch v2+") });
       return out;
     }
     const send = async (groups: string[]) => {
@@ -41,7 +42,8 @@ export function fetchCommittedOffsetsBatched(
     let anyError = false;
     for (const a of answers) {
       const converted = toCommitted(ctx, a);
-      if (converted.kind === "moved" || (converted.kind === "done" && converted.value.kind === "error")) anyError = true;
+      if (converted.kind === "moved" || (converted.kind === "done" && converted.value.kind === "error"))
+        anyError = true;
       out.set(a.groupId, converted);
     }
     if (anyError) ctx.stats.error(OFFSET_FETCH.apiName);

@@ -4,7 +4,7 @@
  */
 import type { ClusterMetadata, FailureReason, Outcome } from "../core/types.ts";
 import { type Deadline, KafkaTimeoutError } from "./deadline.ts";
-import { KafkaTransportError, type KafkaLogger, type RawCluster, type RequestStats } from "./raw.ts";
+import { type KafkaLogger, KafkaTransportError, type RawCluster, type RequestStats } from "./raw.ts";
 import { ProtocolDecodeError } from "./wire.ts";
 
 export interface MetadataState {
@@ -22,7 +22,10 @@ export interface EdgeContext {
   /** Groups per DescribeGroups / ConsumerGroupDescribe / OffsetFetch v8 / FindCoordinator v4 request. */
   groupBatchSize: number;
   /** Cached metadata; `refresh` forces a Metadata request. */
-  metadata(deadline: Deadline, opts?: { refresh?: boolean; topics?: readonly string[] }): Promise<Outcome<MetadataState>>;
+  metadata(
+    deadline: Deadline,
+    opts?: { refresh?: boolean; topics?: readonly string[] },
+  ): Promise<Outcome<MetadataState>>;
   /** Leaders moved or topics changed: the next metadata() call refreshes. */
   markMetadataStale(): void;
 }
@@ -40,7 +43,8 @@ export function fail<T = never>(reason: FailureReason, message: string): Outcome
  * anything else is a programmer error and is rethrown.
  */
 export function failureFromError<T = never>(error: unknown, fallback: FailureReason): Outcome<T> {
-  if (error instanceof KafkaTransportError) return fail(error.kind === "timeout" ? "timeout" : "broker_error", error.message);
+  if (error instanceof KafkaTransportError)
+    return fail(error.kind === "timeout" ? "timeout" : "broker_error", error.message);
   if (error instanceof KafkaTimeoutError) return fail("timeout", error.message);
   if (error instanceof ProtocolDecodeError) return fail(fallback, `malformed response: ${error.message}`);
   throw error;

@@ -59,9 +59,15 @@ export function createCoordinatorRouter(ctx: EdgeContext): CoordinatorRouter {
       for (const g of missing) out.set(g, failure);
       return out;
     }
-    const version = pickVersion(broker, FIND_COORDINATOR.apiKey, FIND_COORDINATOR.minVersion, FIND_COORDINATOR.maxVersion);
+    const version = pickVersion(
+      broker,
+      FIND_COORDINATOR.apiKey,
+      FIND_COORDINATOR.minVersion,
+      FIND_COORDINATOR.maxVersion,
+    );
     if (version === undefined) {
-      for (const g of missing) out.set(g, fail("coordinator_unavailable", "broker does not support FindCoordinator v1+"));
+      for (const g of missing)
+        out.set(g, fail("coordinator_unavailable", "broker does not support FindCoordinator v1+"));
       return out;
     }
     const batched = version >= FIND_COORDINATOR_BATCHED_MIN_VERSION;
@@ -83,7 +89,13 @@ export function createCoordinatorRouter(ctx: EdgeContext): CoordinatorRouter {
           if (c.errorCode !== 0) {
             anyError = true;
             const detail = c.errorMessage === null ? "" : `: ${c.errorMessage}`;
-            out.set(c.key, fail(reasonForCode(c.errorCode, "coordinator_unavailable"), `FindCoordinator ${errorName(c.errorCode)}${detail}`));
+            out.set(
+              c.key,
+              fail(
+                reasonForCode(c.errorCode, "coordinator_unavailable"),
+                `FindCoordinator ${errorName(c.errorCode)}${detail}`,
+              ),
+            );
             continue;
           }
           cache.set(c.key, c.nodeId);
@@ -167,7 +179,10 @@ export function createCoordinatorRouter(ctx: EdgeContext): CoordinatorRouter {
         pending = retry;
       }
       for (const g of pending) {
-        result.set(g, fail(deadline.expired() ? "timeout" : "coordinator_unavailable", lastMoved.get(g) ?? "coordinator moved"));
+        result.set(
+          g,
+          fail(deadline.expired() ? "timeout" : "coordinator_unavailable", lastMoved.get(g) ?? "coordinator moved"),
+        );
       }
       return result;
     },

@@ -1,7 +1,7 @@
 /**
  * One bounded round of raw Fetch requests that reads the record at (or first after) many committed
  * offsets: one request per leader broker carrying all its partitions, a few KiB per partition, and at
- * most one follow-up request per broker for batches larger than that budget.
+ * most two follow-up requests per broker, with bigger budgets, for batches larger than that.
  */
 import type { FetchedRecord } from "../core/time-lag.ts";
 import { Deadline } from "./deadline.ts";
@@ -49,7 +49,10 @@ export interface FetchBatchesOptions {
    * starting with the one that holds the offset; a first batch larger than this comes back empty.
    */
   partitionMaxBytes?: number;
-  /** Per-partition budget of the follow-up pass (default 1 MiB, the broker's default max.message.bytes). */
+  /**
+   * Largest per-partition budget of the follow-up passes (default 1 MiB, the broker's default
+   * max.message.bytes). Follow-ups climb a ladder: 8 × `partitionMaxBytes` (128 KiB), then this.
+   */
   followUpMaxBytes?: number;
   /** Sum of partition budgets per request (default 16 MiB, under the broker's fetch.max.bytes of 55 MiB). */
   requestMaxBytes?: number;
@@ -61,7 +64,7 @@ export interface FetchRoundStats {
   requests: number;
   /** Response bytes received. */
   bytesFetched: number;
-  /** Partitions that needed the follow-up pass. */
+  /** Partition reads sent again in a follow-up pass (a partition climbing two steps counts twice). */
   followUps: number;
   durationMs: number;
 }
@@ -96,9 +99,12 @@ export function fetchTargetKey(topic: string, partition: number, offset: number)
  *   after the offset (uncompressed, gzip, zstd, LogAppendTime; control batches skipped).
  * - Kafka 4.x sends only whole batches: a first batch larger than `partitionMaxBytes` comes back as
  *   no bytes below the high watermark. Those partitions, and batches cut short (older brokers send the
- *   cut batch), get ONE follow-up request per broker in the same round, `followUpMaxBytes` each
- *   (exactly the cut batch's size when known), the whole request capped at `requestMaxBytes`; what
- *   the cap leaves empty is an error this cycle and is read next cycle.
+ *   cut batch), are asked again in the same round with a bigger budget: 8 × `partitionMaxBytes`,
+ *   then `followUpMaxBytes` (exactly the cut batch's size when it is known). A follow-up pass is one
+ *   request per broker, capped at `requestMaxBytes`; what the cap leaves empty is an error this cycle
+ *   and is read next cycle (its neighbours are cached by then). So a broker sees at most three
+ *   requests per distinct offset of a partition, usually one; small budgets keep the bytes down
+ *   because the broker sends every whole batch that fits.
  * - a batch that still cannot be decoded (snappy/lz4, or cut again) reports its header:
  *   `precision: "batch"`, timestamp = the batch's first timestamp (maxTimestamp for LogAppendTime).
  *   That is at or before the target record's time, so the lag errs high by at most the batch's span.
@@ -119,6 +125,7 @@ export async function fetchRecordsAt(
     deadline: new Deadline(opts.timeoutMs, now),
     partitionMaxBytes,
     followUpMaxBytes,
+    ladder: [...new Set([partitionMaxBytes, Math.min(partitionMaxBytes * 8, followUpMaxBytes), followUpMaxBytes])],
     requestMaxBytes: Math.max(followUpMaxBytes, opts.requestMaxBytes ?? FETCH_DEFAULTS.requestMaxBytes),
     stats: { requests: 0, bytesFetched: 0, followUps: 0, durationMs: 0 },
   };
@@ -149,9 +156,11 @@ export async function fetchRecordsAt(
   await runLimited([...byLeader.entries()], Math.max(1, opts.maxConcurrentBrokers), async ([nodeId, reads]) => {
     // Lowest offsets first, so a partition's first request covers its later offsets when it can.
     reads.sort((a, b) => a.offset - b.offset);
-    const followUps = await readPass(ctx, nodeId, reads, "first", results);
-    ctx.stats.followUps += followUps.length;
-    if (followUps.length > 0) await readPass(ctx, nodeId, followUps, "followUp", results);
+    let pending = reads;
+    for (let step = 0; pending.length > 0 && step < ctx.ladder.length; step++) {
+      if (step > 0) ctx.stats.followUps += pending.length;
+      pending = await readPass(ctx, nodeId, pending, step, results);
+    }
   });
   ctx.stats.durationMs = now() - started;
   return { results, stats: ctx.stats };
@@ -243,7 +252,7 @@ interface Read extends FetchTarget {
   key: string;
   fetchOffset: number;
   maxBytes: number;
-  /** First present offset ≥ target seen by the first pass (transaction markers before the record). */
+  /** First present offset ≥ target seen by an earlier pass (transaction markers before the record). */
   carriedFirstPresent: number | undefined;
 }
 
@@ -252,13 +261,16 @@ interface RoundContext {
   deadline: Deadline;
   partitionMaxBytes: number;
   followUpMaxBytes: number;
+  /** Per-partition budgets of the passes, ascending: [first, follow-ups…]. */
+  ladder: number[];
   requestMaxBytes: number;
   stats: FetchRoundStats;
 }
 
-type Pass = "first" | "followUp";
+/** Index into the ladder: 0 = first pass. */
+type Pass = number;
 
-/** Sends one broker's reads of one pass; returns the reads that need the follow-up pass. */
+/** Sends one broker's reads of one pass; returns the reads that need the next pass. */
 async function readPass(
   ctx: RoundContext,
   nodeId: number,
@@ -271,12 +283,13 @@ async function readPass(
   const earlier = new Map<string, FetchedPartition>();
   // Follow-ups share one request per broker, capped as a whole: bytes per cycle stay bounded, and a
   // partition left empty when the cap is used up is read next cycle (its neighbours are cached by then).
-  for (const chunk of chunkReads(reads, pass === "first" ? ctx.requestMaxBytes : Number.POSITIVE_INFINITY)) {
+  for (const chunk of chunkReads(reads, pass === 0 ? ctx.requestMaxBytes : Number.POSITIVE_INFINITY)) {
     const pending: Read[] = [];
     for (const read of chunk) {
       const answer = earlier.get(partitionOf(read));
       // An offset outside [log start, high watermark] of that answer is the broker's to judge (out of range).
-      const covered = answer !== undefined && read.offset >= answer.logStartOffset && read.offset <= answer.highWatermark;
+      const covered =
+        answer !== undefined && read.offset >= answer.logStartOffset && read.offset <= answer.highWatermark;
       const reused = covered ? interpret(read, answer, pass, ctx) : undefined;
       // Only a conclusive answer is reused; anything else is asked of the broker at this offset.
       if (reused?.kind === "done" && (reused.result.kind === "noRecord" || isExact(reused.result))) {
@@ -315,7 +328,7 @@ async function send(ctx: RoundContext, nodeId: number, reads: Read[], pass: Pass
     const budget = reads.reduce((n, r) => n + r.maxBytes, 0);
     // The first partition of a request always gets its first batch whole, however large; the
     // headroom keeps such a batch from starving the partitions after it in the first pass.
-    const maxBytes = pass === "first" ? budget + ctx.followUpMaxBytes : Math.min(budget, ctx.requestMaxBytes);
+    const maxBytes = pass === 0 ? budget + ctx.followUpMaxBytes : Math.min(budget, ctx.requestMaxBytes);
     const body = encodeFetchRequest(reads, maxBytes);
     ctx.stats.requests++;
     const reader = await sendRaw(broker, {
@@ -358,17 +371,18 @@ function interpret(read: Read, answer: FetchedPartition, pass: Pass, ctx: RoundC
       if (next >= answer.highWatermark) return done({ kind: "noRecord", firstPresentOffset });
       // More log follows what came back: the next batch is larger than the budget (Kafka sends
       // whole batches only), or transaction markers used it up. Read on from there once, bigger.
-      if (pass === "first") {
+      const bigger = ctx.ladder[pass + 1];
+      if (bigger !== undefined) {
         return {
           kind: "followUp",
-          read: { ...read, fetchOffset: next, maxBytes: ctx.followUpMaxBytes, carriedFirstPresent: firstPresentOffset },
+          read: { ...read, fetchOffset: next, maxBytes: bigger, carriedFirstPresent: firstPresentOffset },
         };
       }
       return done({ kind: "error", reason: `the record batch at offset ${next} did not fit the follow-up budget` });
     }
     case "incomplete": {
-      const need = lookup.needBytes ?? ctx.followUpMaxBytes;
-      if (pass === "first" && need > read.maxBytes && need <= ctx.followUpMaxBytes) {
+      const need = lookup.needBytes ?? ctx.ladder[pass + 1];
+      if (pass + 1 < ctx.ladder.length && need !== undefined && need > read.maxBytes && need <= ctx.followUpMaxBytes) {
         return { kind: "followUp", read: { ...read, maxBytes: need, carriedFirstPresent: carried } };
       }
       if (lookup.fallback !== undefined) {

@@ -80,7 +80,8 @@ function describeClassic(
     const out = new Map<string, CoordinatedResult<Answer>>();
     const version = pickVersion(broker, DESCRIBE_GROUPS.apiKey, DESCRIBE_GROUPS.minVersion, DESCRIBE_GROUPS.maxVersion);
     if (version === undefined) {
-      for (const g of batch) out.set(g, { kind: "done", value: fail("describe_failed", "broker lacks DescribeGroups") });
+      for (const g of batch)
+        out.set(g, { kind: "done", value: fail("describe_failed", "broker lacks DescribeGroups") });
       return out;
     }
     const r = await sendRaw(broker, {
@@ -210,7 +211,8 @@ async function topicNames(
   deadline: Deadline,
 ): Promise<Map<string, string>> {
   const ids = new Set<string>();
-  for (const g of groups) for (const m of g.members) for (const t of m.assignment) if (t.topicName === "") ids.add(t.topicId);
+  for (const g of groups)
+    for (const m of g.members) for (const t of m.assignment) if (t.topicName === "") ids.add(t.topicId);
   if (ids.size === 0) return new Map();
   const cached = await ctx.metadata(deadline);
   if (cached.kind === "ok" && [...ids].every((id) => cached.value.topicNamesById.has(id))) {
@@ -222,7 +224,9 @@ async function topicNames(
 
 function assignmentOf(ctx: EdgeContext, groupId: string, memberId: string, bytes: Uint8Array) {
   try {
-    return decodeConsumerAssignment(bytes).flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })));
+    return decodeConsumerAssignment(bytes).flatMap((t) =>
+      t.partitions.map((partition) => ({ topic: t.topic, partition })),
+    );
   } catch (error) {
     ctx.log("warn", "undecodable member assignment; its partitions are reported unassigned", {
       cluster: ctx.clusterName,

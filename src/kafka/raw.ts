@@ -5,7 +5,9 @@
  *
  * Stable surface for other modules (e.g. src/kafka/fetch-batches.ts):
  *   - `client.withBroker(nodeId, async (broker) => …)` (client.ts) hands out a connected
- *     `BrokerHandle` for a broker node id and turns thrown errors into an error Outcome.
+ *     `BrokerHandle` for a broker node id and turns thrown errors into an error Outcome;
+ *     `client.broker(nodeId, timeoutMs)` returns one directly (throws KafkaTransportError).
+ *   - `broker.versionRange(apiKey)` → the broker's {min, max} for an API (from ApiVersions).
  *   - `pickVersion(broker, apiKey, ourMin, ourMax)` → the newest version both sides speak.
  *   - `requestWriter(flexible)` → a `ProtocolWriter` that already holds the request-header
  *     tagged-field byte when `flexible` (kafkajs writes request header v1; flexible requests
@@ -20,7 +22,7 @@
  *   const out = await client.withBroker(1, async (b) => {
  *     const body = requestWriter(true).compactArray([], () => {}).emptyTaggedFields().toBytes();
  *     const r = await sendRaw(b, { apiKey: 16, apiVersion: 4, apiName: "ListGroups", body, flexibleResponse: true });
- *     return decodeListGroups(r, 4);
+ *     return decodeListGroupsResponse(r, 4); // protocol/groups.ts
  *   });
  */
 import type { SASLOptions } from "kafkajs";
@@ -218,13 +220,25 @@ export function createRawCluster(opts: {
   let closed = false;
 
   const makeBroker = async (nodeId: number, destination?: { host: string; port: number; rack: string | null }) => {
+    let connectionPool: KjsConnectionPool;
+    try {
+      connectionPool = await cluster.connectionPoolBuilder.build(destination);
+    } catch (error) {
+      throw toTransportError(error, "bootstrap servers", async () => {});
+    }
     const kjs = cluster.brokerPool.createBroker({
-      connectionPool: await cluster.connectionPoolBuilder.build(destination),
+      connectionPool,
       logger: cluster.rootLogger,
       ...(nodeId >= 0 ? { nodeId } : {}),
       versions: null,
     });
-    const handle = new BrokerHandle(nodeId, `${kjs.connectionPool.host}:${kjs.connectionPool.port}`, kjs, stats, timeoutMs);
+    const handle = new BrokerHandle(
+      nodeId,
+      `${kjs.connectionPool.host}:${kjs.connectionPool.port}`,
+      kjs,
+      stats,
+      timeoutMs,
+    );
     return { handle, kjs };
   };
 
@@ -249,7 +263,7 @@ export function createRawCluster(opts: {
       throw toTransportError(error, what, async () => {});
     } finally {
       // kafkajs sends ApiVersions on a broker's first connect; count it like our own requests.
-      if (!hadVersions) stats.request("ApiVersions");
+      if (!hadVersions && b.kjs.versions !== null) stats.request("ApiVersions");
     }
     return b.handle;
   };
@@ -302,7 +316,8 @@ export function createRawCluster(opts: {
       for (const { nodeId, host, port, rack = null } of list) {
         seen.add(nodeId);
         const existing = brokers.get(nodeId);
-        if (existing !== undefined && existing.host === host && existing.port === port && existing.rack === rack) continue;
+        if (existing !== undefined && existing.host === host && existing.port === port && existing.rack === rack)
+          continue;
         if (existing?.ready !== undefined) void existing.ready.then((b) => b.kjs.disconnect()).catch(() => {});
         const entry: Entry = { nodeId, host, port, rack };
         if (seed !== undefined && seed.handle.address === `${host}:${port}`) {
@@ -406,7 +421,10 @@ function internalCluster(kafka: Kafka): KjsCluster {
     maxInFlightRequests: null,
     instrumentationEmitter: null,
   });
-  if (typeof cluster?.connectionPoolBuilder?.build !== "function" || typeof cluster?.brokerPool?.createBroker !== "function") {
+  if (
+    typeof cluster?.connectionPoolBuilder?.build !== "function" ||
+    typeof cluster?.brokerPool?.createBroker !== "function"
+  ) {
     throw new Error("kafkajs internals changed: Cluster.connectionPoolBuilder / brokerPool.createBroker not found");
   }
   return cluster as KjsCluster;

@@ -90,7 +90,11 @@ export async function fetchWatermarksByLeader(
         const broker = await ctx.raw.broker(nodeId, deadline.remainingMs());
         const version = pickVersion(broker, LIST_OFFSETS.apiKey, LIST_OFFSETS.minVersion, LIST_OFFSETS.maxVersion);
         if (version === undefined) {
-          for (const p of tps) errors.set(partitionKey(p.topic, p.partition), { reason: "broker_error", message: "broker lacks ListOffsets v2+" });
+          for (const p of tps)
+            errors.set(partitionKey(p.topic, p.partition), {
+              reason: "broker_error",
+              message: "broker lacks ListOffsets v2+",
+            });
           return;
         }
         await Promise.all(
@@ -101,7 +105,12 @@ export async function fetchWatermarksByLeader(
                 apiKey: LIST_OFFSETS.apiKey,
                 apiVersion: version,
                 apiName: LIST_OFFSETS.apiName,
-                body: encodeListOffsetsRequest(version, { isolationLevel, timestamp, topics, timeoutMs: deadline.remainingMs() }),
+                body: encodeListOffsetsRequest(version, {
+                  isolationLevel,
+                  timestamp,
+                  topics,
+                  timeoutMs: deadline.remainingMs(),
+                }),
                 flexibleResponse: version >= 6,
                 timeoutMs: deadline.remainingMs(),
               });
@@ -123,7 +132,10 @@ export async function fetchWatermarksByLeader(
                 if (o.offset < 0n || o.offset > BigInt(Number.MAX_SAFE_INTEGER)) {
                   anyError = true;
                   if (round !== "lastStable" && !errors.has(key)) {
-                    errors.set(key, { reason: "watermark_missing", message: `ListOffsets returned offset ${o.offset}` });
+                    errors.set(key, {
+                      reason: "watermark_missing",
+                      message: `ListOffsets returned offset ${o.offset}`,
+                    });
                   }
                   continue;
                 }
@@ -152,7 +164,10 @@ export async function fetchWatermarksByLeader(
       const earliest = offsets.earliest.get(key);
       const latest = offsets.latest.get(key);
       if (earliest === undefined || latest === undefined) {
-        const e = errors.get(key) ?? { reason: "watermark_missing" as const, message: "partition missing from ListOffsets response" };
+        const e = errors.get(key) ?? {
+          reason: "watermark_missing" as const,
+          message: "partition missing from ListOffsets response",
+        };
         failed.push({ ...p, reason: e.reason, message: e.message });
         continue;
       }

@@ -103,7 +103,7 @@ export class ProtocolWriter {
   /** Signed zig-zag varlong (64-bit), as used in records. */
   varlong(value: bigint | number): this {
     const v = typeof value === "bigint" ? value : BigInt(checkSafe(value, "varlong"));
-    let zigzag = v >= 0n ? v << 1n : ((-v) << 1n) - 1n;
+    let zigzag = v >= 0n ? v << 1n : (-v << 1n) - 1n;
     this.ensure(10);
     while (zigzag >= 0x80n) {
       this.buf[this.pos++] = Number(zigzag & 0x7fn) | 0x80;

@@ -2,9 +2,10 @@
  * Writes one cycle's lag results into a cluster's gauge store: the one place that decides
  * which series exist (granularity, unknown values → no series). No I/O, no clock.
  */
+
+import type { Granularity } from "../config/types.ts";
 import type { CycleLag, GroupLag, PartitionLag } from "../core/lag.ts";
 import { GROUP_STATES } from "../core/types.ts";
-import type { Granularity } from "../config/types.ts";
 import { M } from "./catalog.ts";
 import type { GaugeStore } from "./store.ts";
 

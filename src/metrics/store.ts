@@ -83,8 +83,9 @@ const MAX_VALUE_BYTES = 25;
 interface Family {
   readonly def: MetricDef;
   readonly id: number;
-  /** `name="` for the first label, `,name="` for the rest. */
+  /** `name="` for the first label, `,name="` for the rest, and their lengths. */
   readonly prefixes: readonly string[];
+  readonly prefixLengths: readonly number[];
   /** Line start and the text between the label text and the value, and their UTF-8 size. */
   readonly open: string;
   readonly close: string;
@@ -96,6 +97,12 @@ interface Family {
   added: number[];
   /** `order` may hold freed slots. */
   hasRemoved: boolean;
+  /** Slots in the order the previous cycle set them; the next set() is predicted from here. */
+  prevSeq: number[];
+  /** Slots in the order this cycle sets them (becomes `prevSeq` at the end of the cycle). */
+  curSeq: number[];
+  /** Position in `prevSeq` of the series the next set() most likely names. */
+  cursor: number;
 }
 
 class Store implements GaugeStore {
@@ -116,6 +123,8 @@ class Store implements GaugeStore {
   private familyOf = new Uint16Array(0);
   /** UTF-8 size of each slot's label text, so render can size its buffer exactly. */
   private keyBytes = new Uint32Array(0);
+  /** slot → its index in its family's `prevSeq`, or -1. */
+  private seqPos = new Int32Array(0);
   /** slot → interned label text; undefined = free. */
   private keys: (string | undefined)[] = [];
   private free: number[] = [];
@@ -145,18 +154,24 @@ class Store implements GaugeStore {
 
   set(def: MetricDef, labelValues: readonly LabelValue[], value: number): void {
     const family = this.families.get(def) ?? this.addFamily(def);
-    const key = this.keyOf(family, labelValues);
-    let slot = family.index.get(key);
-    if (slot === undefined) {
-      slot = this.allocate();
-      this.keys[slot] = key;
-      this.keyBytes[slot] = Buffer.byteLength(key, "utf8");
-      this.familyOf[slot] = family.id;
-      this.born[slot] = this.bornSeq++;
-      family.index.set(key, slot);
-      family.added.push(slot);
-      this.live++;
+    if (labelValues.length !== family.prefixes.length) {
+      throw new Error(`${def.name}: expected ${family.prefixes.length} label values, got ${labelValues.length}`);
     }
+    // Cycles set the same series in much the same order, so first compare the values with
+    // the series that came next last cycle: no key string is built and nothing is allocated.
+    let slot = this.predict(family, labelValues);
+    if (slot < 0) {
+      const key = this.keyOf(family, labelValues);
+      const found = family.index.get(key);
+      if (found === undefined) slot = this.create(family, key);
+      else {
+        slot = found;
+        const pos = this.seqPos[found]!;
+        if (pos >= 0) family.cursor = pos + 1; // back in step with last cycle's order
+      }
+    }
+    // Bounded, for stores that are written without ever ending a cycle.
+    if (family.curSeq.length < 2 * family.index.size + 64) family.curSeq.push(slot);
     this.values[slot] = value;
     this.seenCycle[slot] = this.cycle;
     this.seenMs[slot] = this.nowMs;
@@ -171,7 +186,10 @@ class Store implements GaugeStore {
     }
     const dropped = this.maxSeries > 0 && this.live > this.maxSeries ? this.applyBudget() : 0;
     if (dropped > 0) stale = this.countStale();
-    for (const family of this.familyList) this.settle(family);
+    for (const family of this.familyList) {
+      this.settle(family);
+      this.rollSequence(family);
+    }
     if (this.capacity > MIN_CAPACITY && this.live * 4 < this.capacity) this.compact();
     return { series: this.live, dropped, stale };
   }
@@ -236,12 +254,14 @@ class Store implements GaugeStore {
     if (this.familyList.length >= 0xffff) throw new Error("too many metric families in one store");
     const hasLabels = def.labels.length > 0;
     const hasExtra = this.extraText !== "";
+    const prefixes = def.labels.map((name, i) => `${i === 0 ? "" : ","}${name}="`);
     const open = hasLabels || hasExtra ? `${def.name}{` : def.name;
     const close = hasLabels ? `${hasExtra ? `,${this.extraText}` : ""}} ` : hasExtra ? `${this.extraText}} ` : " ";
     const family: Family = {
       def,
       id: this.familyList.length,
-      prefixes: def.labels.map((name, i) => `${i === 0 ? "" : ","}${name}="`),
+      prefixes,
+      prefixLengths: prefixes.map((p) => p.length),
       open,
       close,
       fixedBytes: Buffer.byteLength(open + close, "utf8"),
@@ -249,18 +269,62 @@ class Store implements GaugeStore {
       order: [],
       added: [],
       hasRemoved: false,
+      prevSeq: [],
+      curSeq: [],
+      cursor: 0,
     };
     this.families.set(def, family);
     this.familyList.push(family);
     return family;
   }
 
+  /** The slot predicted from last cycle's order when its label text matches `labelValues`, else -1. */
+  private predict(family: Family, labelValues: readonly LabelValue[]): number {
+    const c = family.cursor;
+    if (c >= family.prevSeq.length) return -1;
+    const slot = family.prevSeq[c]!;
+    const key = this.keys[slot];
+    if (key === undefined || this.familyOf[slot] !== family.id) return -1;
+    if (!labelTextMatches(key, family.prefixLengths, labelValues)) return -1;
+    family.cursor = c + 1;
+    return slot;
+  }
+
+  private create(family: Family, key: string): number {
+    const slot = this.allocate();
+    this.keys[slot] = key;
+    this.keyBytes[slot] = Buffer.byteLength(key, "utf8");
+    this.familyOf[slot] = family.id;
+    this.born[slot] = this.bornSeq++;
+    this.seqPos[slot] = -1;
+    family.index.set(key, slot);
+    family.added.push(slot);
+    this.live++;
+    return slot;
+  }
+
+  /** This cycle's set order becomes the prediction for the next one (freed slots left out). */
+  private rollSequence(family: Family): void {
+    const { keys, seqPos } = this;
+    for (const slot of family.prevSeq) seqPos[slot] = -1;
+    const next = family.curSeq;
+    let n = 0;
+    for (let i = 0; i < next.length; i++) {
+      const slot = next[i]!;
+      if (keys[slot] === undefined) continue;
+      next[n] = slot;
+      seqPos[slot] = n++;
+    }
+    next.length = n;
+    family.curSeq = family.prevSeq;
+    family.curSeq.length = 0;
+    family.prevSeq = next;
+    family.cursor = 0;
+  }
+
   /** `a="x",b="y"`: the series' identity within its family and its rendered label text. */
   private keyOf(family: Family, labelValues: readonly LabelValue[]): string {
     const { prefixes } = family;
-    if (labelValues.length !== prefixes.length) {
-      throw new Error(`${family.def.name}: expected ${prefixes.length} label values, got ${labelValues.length}`);
-    }
     let key = "";
     for (let i = 0; i < prefixes.length; i++) {
       const v = labelValues[i]!;
@@ -344,7 +408,7 @@ class Store implements GaugeStore {
   }
 
   private grow(capacity: number): void {
-    const copy = <T extends Float64Array | Uint32Array | Uint16Array>(from: T, to: T): T => {
+    const copy = <T extends Float64Array | Uint32Array | Uint16Array | Int32Array>(from: T, to: T): T => {
       to.set(from.subarray(0, Math.min(from.length, to.length)));
       return to;
     };
@@ -354,6 +418,7 @@ class Store implements GaugeStore {
     this.born = copy(this.born, new Float64Array(capacity));
     this.familyOf = copy(this.familyOf, new Uint16Array(capacity));
     this.keyBytes = copy(this.keyBytes, new Uint32Array(capacity));
+    this.seqPos = copy(this.seqPos, new Int32Array(capacity));
     this.capacity = capacity;
   }
 
@@ -371,7 +436,9 @@ class Store implements GaugeStore {
     const born = new Float64Array(capacity);
     const familyOf = new Uint16Array(capacity);
     const keyBytes = new Uint32Array(capacity);
+    const seqPos = new Int32Array(capacity).fill(-1);
     const keys: (string | undefined)[] = [];
+    const remap = new Int32Array(this.highWater).fill(-1);
     let next = 0;
     for (const family of this.familyList) {
       const order = family.order;
@@ -386,8 +453,15 @@ class Store implements GaugeStore {
         keyBytes[next] = this.keyBytes[from]!;
         keys[next] = key;
         family.index.set(key, next);
+        remap[from] = next;
         order[i] = next++;
       }
+    }
+    for (const family of this.familyList) {
+      family.prevSeq = family.prevSeq.map((slot) => remap[slot]!).filter((slot) => slot >= 0);
+      family.prevSeq.forEach((slot, i) => {
+        seqPos[slot] = i;
+      });
     }
     this.values = values;
     this.seenCycle = seenCycle;
@@ -395,9 +469,53 @@ class Store implements GaugeStore {
     this.born = born;
     this.familyOf = familyOf;
     this.keyBytes = keyBytes;
+    this.seqPos = seqPos;
     this.keys = keys;
     this.free = [];
     this.highWater = next;
     this.capacity = capacity;
   }
+}
+
+/**
+ * Whether `key` (label text of this family) holds exactly `values`, compared character by
+ * character through the escapes, without building a string.
+ *   key `a="x\"y",b="7"` matches ['x"y', 7] and ['x"y', "7"]; not ['x', 7] or ['x"y', 70].
+ */
+function labelTextMatches(key: string, prefixLengths: readonly number[], values: readonly LabelValue[]): boolean {
+  let pos = 0;
+  for (let i = 0; i < prefixLengths.length; i++) {
+    pos += prefixLengths[i]!;
+    const v = values[i]!;
+    pos =
+      typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff
+        ? matchDigits(key, pos, v)
+        : matchEscaped(key, pos, typeof v === "string" ? v : String(v));
+    if (pos < 0 || key.charCodeAt(pos) !== 34) return false;
+    pos++;
+  }
+  return pos === key.length;
+}
+
+/** Position after `text` (escaped) at `pos` in `key`, or -1. */
+function matchEscaped(key: string, pos: number, text: string): number {
+  for (let j = 0; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 92 || c === 34 || c === 10) {
+      if (key.charCodeAt(pos) !== 92 || key.charCodeAt(pos + 1) !== (c === 10 ? 110 : c)) return -1;
+      pos += 2;
+    } else if (key.charCodeAt(pos++) !== c) return -1;
+  }
+  return pos;
+}
+
+/** Position after the decimal digits of `n` (a non-negative int32) at `pos` in `key`, or -1. */
+function matchDigits(key: string, pos: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let d = digits - 1; d >= 0; d--) {
+    if (key.charCodeAt(pos + d) !== 48 + (n % 10)) return -1;
+    n = Math.floor(n / 10);
+  }
+  return pos + digits;
 }

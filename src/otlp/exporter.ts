@@ -5,12 +5,14 @@
  * connection failures, and never queues: a request that cannot go out now is failed, not kept.
  */
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { type ChannelCredentials, credentials, Metadata, status as grpcStatus } from "@grpc/grpc-js";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
 import { AggregationTemporality, type PushMetricExporter, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import type { OtelConfig } from "../config/types.ts";
 import type { Logger } from "../lib/log.ts";
 
+type ExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
 type ExportCallback = Parameters<PushMetricExporter["export"]>[1];
 type ExportResult = Parameters<ExportCallback>[0];
 
@@ -64,10 +66,31 @@ export function transportSetup(config: OtelConfig): TransportSetup {
   for (const v of [ca, cert, key]) if (typeof v === "string") return { kind: "error", message: v };
   try {
     const creds = credentials.createSsl(ca as Buffer | null, key as Buffer | null, cert as Buffer | null);
-    return { kind: "ok", credentials: creds, metadata, tls };
+    return { kind: "ok", credentials: withoutIpServername(creds), metadata, tls };
   } catch (e) {
     return { kind: "error", message: `invalid TLS material for the OTLP endpoint: ${(e as Error).message}` };
   }
+}
+
+type ConnectorFactory = (...args: unknown[]) => { connectionOptions?: { servername?: unknown } };
+
+/**
+ * grpc-js passes the endpoint host as the TLS `servername` even when it is an IP address. RFC 6066
+ * forbids that; Node only warns, Bun refuses to connect. This drops an IP servername (no SNI, as
+ * Node's own tls does for IPs); the certificate is still checked against the IP (`host`).
+ * grpc-js internals: if their shape changes, this does nothing (and the TLS tests say so).
+ */
+function withoutIpServername(creds: ChannelCredentials): ChannelCredentials {
+  const target = creds as unknown as { _createSecureConnector?: ConnectorFactory };
+  const original = target._createSecureConnector;
+  if (typeof original !== "function") return creds;
+  target._createSecureConnector = function (this: unknown, ...args: unknown[]) {
+    const connector = original.apply(this, args);
+    const options = connector?.connectionOptions;
+    if (options && typeof options.servername === "string" && isIP(options.servername) !== 0) delete options.servername;
+    return connector;
+  };
+  return creds;
 }
 
 export interface GuardedExporterOptions {
@@ -108,7 +131,7 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
       url: config.endpoint,
       credentials: setup.credentials,
       metadata: setup.metadata,
-      compression: config.compression === "gzip" ? ("gzip" as never) : ("none" as never),
+      compression: config.compression as ExporterOptions["compression"],
       timeoutMillis: opts.timeoutMs,
       // One request in flight is all the reader ever makes; anything beyond is failed, not queued.
       concurrencyLimit: 2,
@@ -139,7 +162,7 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
     return point ? `${point.endTime[0]}.${point.endTime[1]}` : undefined;
   }
 
-  function onFailure(error: unknown, kind: string, message: string): void {
+  function onFailure(kind: string, message: string): void {
     stats.failed++;
     stats.lastError = message;
     outageFailures++;
@@ -152,7 +175,6 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
       code: kind,
       failed_exports: stats.failed,
     });
-    void error;
   }
 
   function onSuccess(): void {
@@ -191,7 +213,7 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
       }
       const exporter = current();
       if (typeof exporter === "string") {
-        onFailure(undefined, "config", exporter);
+        onFailure("config", exporter);
         abandoned = collection;
         done({ code: FAILED, error: new Error(exporter) });
         return;
@@ -203,7 +225,7 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
             const err = result.error;
             const code = grpcCode(err);
             const kind = code !== undefined ? (grpcStatus[code] ?? `grpc ${code}`) : (err?.name ?? "Error");
-            onFailure(err, kind, err?.message ?? "export failed");
+            onFailure(kind, err?.message ?? "export failed");
             if (code === undefined || REBUILD_CODES.has(code)) {
               rebuild = true;
               abandoned = collection;
@@ -212,7 +234,7 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
           done(result);
         });
       } catch (e) {
-        onFailure(e, "exception", (e as Error).message);
+        onFailure("exception", (e as Error).message);
         rebuild = true;
         done({ code: FAILED, error: e as Error });
       }

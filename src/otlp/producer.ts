@@ -12,7 +12,7 @@ import {
   type MetricData,
   type MetricProducer,
 } from "@opentelemetry/sdk-metrics";
-import type { Resource } from "@opentelemetry/resources";
+import { emptyResource } from "@opentelemetry/resources";
 import type { MetricDef } from "../metrics/catalog.ts";
 import type { GaugeStore } from "../metrics/store.ts";
 
@@ -39,8 +39,8 @@ export function msToHrTime(ms: number): HrTime {
  */
 export function createStoreProducer(opts: StoreProducerOptions): MetricProducer {
   const firstSeen = new WeakMap<GaugeStore, HrTime>();
-  // The SDK puts the reader's resource on the batch; this placeholder is never exported.
-  const placeholder = undefined as unknown as Resource;
+  // The reader puts the MeterProvider's resource on the batch; this one is never exported.
+  const placeholder = emptyResource();
 
   return {
     async collect(): Promise<CollectionResult> {

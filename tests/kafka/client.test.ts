@@ -4,11 +4,13 @@
  * test wrote and against Apache Kafka's ConsumerGroupCommand; request counts from the client's
  * own counters prove the batching.
  */
-import { afterAll, beforeAll, describe, expect, test as bunTest } from "bun:test";
+import { afterAll, beforeAll, test as bunTest, describe, expect } from "bun:test";
 import { createServer } from "node:net";
 import { Kafka, logLevel } from "kafkajs";
-import { createKafkaClusterClient, type KafkaClusterClient } from "../../src/kafka/client.ts";
 import { partitionKey } from "../../src/core/types.ts";
+import { createKafkaClusterClient, type KafkaClusterClient } from "../../src/kafka/client.ts";
+import { decodeListGroupsResponse, encodeListGroupsRequest, LIST_GROUPS } from "../../src/kafka/protocol/groups.ts";
+import { pickVersion, sendRaw } from "../../src/kafka/raw.ts";
 import {
   admin,
   closeHarnessClients,
@@ -83,6 +85,32 @@ describe("metadata", () => {
   });
 });
 
+describe("raw requests", () => {
+  test("withBroker lends a connected broker to sendRaw, and an unknown node id is an error outcome", async () => {
+    const client = await newClient(1);
+    const md = await client.metadata();
+    if (md.kind !== "ok") throw new Error(md.message);
+    const nodeId = md.value.brokers[0]!.nodeId;
+    const before = requests(client, "ListGroups");
+    const listed = await client.withBroker(nodeId, async (broker) => {
+      const version = pickVersion(broker, LIST_GROUPS.apiKey, 4, 4);
+      if (version === undefined) throw new Error("broker lacks ListGroups v4");
+      const r = await sendRaw(broker, {
+        apiKey: LIST_GROUPS.apiKey,
+        apiVersion: 4,
+        apiName: LIST_GROUPS.apiName,
+        body: encodeListGroupsRequest(4, []),
+        flexibleResponse: true,
+      });
+      return decodeListGroupsResponse(r, 4);
+    });
+    expect(listed.kind === "ok" && listed.value.errorCode).toBe(0);
+    expect(requests(client, "ListGroups")).toBe(before + 1);
+    const missing = await client.withBroker(987_654, async () => "unreachable");
+    expect(missing.kind).toBe("error");
+  });
+});
+
 describe("consumer groups", () => {
   let client: KafkaClusterClient;
   beforeAll(async () => {
@@ -139,11 +167,15 @@ describe("consumer groups", () => {
       await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({ eachMessage: async () => {} });
     }
-    const description = await eventually(async () => {
-      const d = (await client.describeGroups([group])).get(group);
-      if (d?.kind !== "ok" || d.value.state !== "Stable" || d.value.members.length !== 2) return undefined;
-      return d.value.members.flatMap((m) => m.assignment).length === 4 ? d.value : undefined;
-    }, 60_000, "a stable group with two members owning all partitions");
+    const description = await eventually(
+      async () => {
+        const d = (await client.describeGroups([group])).get(group);
+        if (d?.kind !== "ok" || d.value.state !== "Stable" || d.value.members.length !== 2) return undefined;
+        return d.value.members.flatMap((m) => m.assignment).length === 4 ? d.value : undefined;
+      },
+      60_000,
+      "a stable group with two members owning all partitions",
+    );
     expect(description.kind).toBe("classic");
     expect(description.members.map((m) => m.clientId).sort()).toEqual(["member-a", "member-b"]);
     expect(
@@ -197,11 +229,15 @@ describe("consumer groups", () => {
       await java.exited;
     });
 
-    const listed = await eventually(async () => {
-      const l = await client.listGroups();
-      const g = l.groups.kind === "ok" ? l.groups.value.find((x) => x.groupId === group) : undefined;
-      return g?.state === "Stable" ? g : undefined;
-    }, 60_000, "the KIP-848 group to be listed as Stable");
+    const listed = await eventually(
+      async () => {
+        const l = await client.listGroups();
+        const g = l.groups.kind === "ok" ? l.groups.value.find((x) => x.groupId === group) : undefined;
+        return g?.state === "Stable" ? g : undefined;
+      },
+      60_000,
+      "the KIP-848 group to be listed as Stable",
+    );
     expect(listed).toEqual({ groupId: group, protocolType: "consumer", groupType: "consumer", state: "Stable" });
 
     const before = requests(client, "ConsumerGroupDescribe");
@@ -220,10 +256,14 @@ describe("consumer groups", () => {
     const again = (await fresh.describeGroups([group])).get(group);
     expect(again).toEqual(described);
 
-    const rows = await eventually(async () => {
-      const r = await kafkaConsumerGroups(group);
-      return r.length === 3 && r.every((x) => x.consumerId !== "") ? r : undefined;
-    }, 30_000, "ConsumerGroupCommand to show the KIP-848 member");
+    const rows = await eventually(
+      async () => {
+        const r = await kafkaConsumerGroups(group);
+        return r.length === 3 && r.every((x) => x.consumerId !== "") ? r : undefined;
+      },
+      30_000,
+      "ConsumerGroupCommand to show the KIP-848 member",
+    );
     for (const row of rows) {
       expect({ consumerId: row.consumerId, host: row.host, clientId: row.clientId }).toEqual({
         consumerId: member.memberId,
@@ -276,6 +316,19 @@ describe("committed offsets", () => {
     ]);
   });
 
+  test("a committed offset beyond 2^53 is left out rather than rounded", async () => {
+    const client = await newClient(1);
+    const topic = uniqueName("big");
+    const group = uniqueName("big-g");
+    await createTopic(topic, 2);
+    await commitOffsets(group, topic, [
+      { partition: 0, offset: 3 },
+      { partition: 1, offset: 2 ** 53 + 2 },
+    ]);
+    const offsets = await client.fetchCommittedOffsets([group]);
+    expect(offsets.get(group)).toEqual({ kind: "ok", value: [{ topic, partition: 0, offset: 3 }] });
+  });
+
   test("on three brokers OffsetFetch requests grow with coordinators, not groups", async () => {
     const client = await newClient(3);
     const topic = uniqueName("of3");
@@ -313,7 +366,9 @@ describe("watermarks", () => {
     await adm.deleteTopicRecords({ topic: topics[2]!.name, partitions: [{ partition: 5, offset: "4" }] });
     expected.set(partitionKey(topics[2]!.name, 5), { earliest: 4, latest: 13, lastStable: 13 });
 
-    const tps = topics.flatMap((t) => Array.from({ length: t.partitions }, (_, partition) => ({ topic: t.name, partition })));
+    const tps = topics.flatMap((t) =>
+      Array.from({ length: t.partitions }, (_, partition) => ({ topic: t.name, partition })),
+    );
     const before = requests(client, "ListOffsets");
     const result = await client.fetchWatermarks(tps, { lastStable: true });
     expect(result.failed).toEqual([]);
@@ -336,15 +391,25 @@ describe("watermarks", () => {
     await producer.connect();
     cleanups.push(() => producer.disconnect());
     const txn = await producer.transaction();
-    await txn.send({ topic, messages: [{ partition: 0, value: "a" }, { partition: 0, value: "b" }] });
+    await txn.send({
+      topic,
+      messages: [
+        { partition: 0, value: "a" },
+        { partition: 0, value: "b" },
+      ],
+    });
     const open = await client.fetchWatermarks([{ topic, partition: 0 }], { lastStable: true });
     expect(open.watermarks.get(partitionKey(topic, 0))).toEqual({ earliest: 0, latest: 7, lastStable: 5 });
     await txn.abort();
-    const closed = await eventually(async () => {
-      const r = await client.fetchWatermarks([{ topic, partition: 0 }], { lastStable: true });
-      const w = r.watermarks.get(partitionKey(topic, 0));
-      return w !== undefined && w.lastStable === w.latest ? w : undefined;
-    }, 20_000, "the LSO to catch up after the abort");
+    const closed = await eventually(
+      async () => {
+        const r = await client.fetchWatermarks([{ topic, partition: 0 }], { lastStable: true });
+        const w = r.watermarks.get(partitionKey(topic, 0));
+        return w !== undefined && w.lastStable === w.latest ? w : undefined;
+      },
+      20_000,
+      "the LSO to catch up after the abort",
+    );
     expect(closed.latest).toBe(8); // two records and the abort marker
     const withoutLso = await client.fetchWatermarks([{ topic, partition: 0 }], { lastStable: false });
     expect(withoutLso.watermarks.get(partitionKey(topic, 0))).toEqual({ earliest: 0, latest: 8 });
@@ -360,7 +425,9 @@ describe("watermarks", () => {
       await produceN(t.name, all, 4, { brokers: 3 });
       for (const p of all) expected.set(partitionKey(t.name, p), { earliest: 0, latest: 4 });
     }
-    const tps = topics.flatMap((t) => Array.from({ length: t.partitions }, (_, partition) => ({ topic: t.name, partition })));
+    const tps = topics.flatMap((t) =>
+      Array.from({ length: t.partitions }, (_, partition) => ({ topic: t.name, partition })),
+    );
     const md = await client.metadata({ refresh: true });
     if (md.kind !== "ok") throw new Error(md.message);
     // Leaders from an independent client (kafkajs admin), not from the code under test.
@@ -396,11 +463,15 @@ describe("watermarks", () => {
 
     await (await admin()).deleteTopics({ topics: [topic] });
     // The client still has the topic in its cached metadata; whatever it answers meanwhile must not be 0.
-    const failed = await eventually(async () => {
-      const r = await client.fetchWatermarks(tps, { lastStable: false });
-      for (const w of r.watermarks.values()) expect(w).toEqual({ earliest: 0, latest: 3 });
-      return r.failed.length === 2 ? r : undefined;
-    }, 30_000, "the deleted topic to be reported as failed");
+    const failed = await eventually(
+      async () => {
+        const r = await client.fetchWatermarks(tps, { lastStable: false });
+        for (const w of r.watermarks.values()) expect(w).toEqual({ earliest: 0, latest: 3 });
+        return r.failed.length === 2 ? r : undefined;
+      },
+      30_000,
+      "the deleted topic to be reported as failed",
+    );
     expect(failed.watermarks.size).toBe(0);
     expect(failed.failed.map((f) => [f.partition, f.reason])).toEqual([
       [0, "unknown_topic"],
@@ -414,10 +485,14 @@ describe("watermarks", () => {
     await createTopic(topic, 1);
     await client.fetchWatermarks([{ topic, partition: 0 }], { lastStable: false });
     await (await admin()).createPartitions({ topicPartitions: [{ topic, count: 3 }] });
-    const r = await eventually(async () => {
-      const x = await client.fetchWatermarks([{ topic, partition: 2 }], { lastStable: false });
-      return x.watermarks.size === 1 ? x : undefined;
-    }, 20_000, "the new partition");
+    const r = await eventually(
+      async () => {
+        const x = await client.fetchWatermarks([{ topic, partition: 2 }], { lastStable: false });
+        return x.watermarks.size === 1 ? x : undefined;
+      },
+      20_000,
+      "the new partition",
+    );
     expect(r.watermarks.get(partitionKey(topic, 2))).toEqual({ earliest: 0, latest: 0 });
   });
 });

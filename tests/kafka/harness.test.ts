@@ -1,6 +1,13 @@
 /** The harness itself: ground truth from Apache Kafka's ConsumerGroupCommand matches what we committed. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { closeHarnessClients, commitOffsets, createTopic, kafkaConsumerGroups, produceN, uniqueName } from "./harness.ts";
+import {
+  closeHarnessClients,
+  commitOffsets,
+  createTopic,
+  kafkaConsumerGroups,
+  produceN,
+  uniqueName,
+} from "./harness.ts";
 
 afterAll(closeHarnessClients);
 

@@ -46,10 +46,25 @@ async function buildScenario(brokers: BrokerCount): Promise<Scenario> {
   const empty = `${prefix}-empty`;
   const live = `${prefix}-live`;
   // Fully committed: every partition of t3 and t12, at varied positions (0, middle, end).
-  await commitOffsets(full, t3.name, range(3).map((p) => ({ partition: p, offset: [0, 17, 40][p]! })), { brokers });
-  await commitOffsets(full, t12.name, range(12).map((p) => ({ partition: p, offset: p % 16 })), { brokers });
+  await commitOffsets(
+    full,
+    t3.name,
+    range(3).map((p) => ({ partition: p, offset: [0, 17, 40][p]! })),
+    { brokers },
+  );
+  await commitOffsets(
+    full,
+    t12.name,
+    range(12).map((p) => ({ partition: p, offset: p % 16 })),
+    { brokers },
+  );
   // Partially committed: 4 of 12 partitions; the rest must not appear at all.
-  await commitOffsets(partial, t12.name, [0, 3, 7, 11].map((p) => ({ partition: p, offset: 2 + p })), { brokers });
+  await commitOffsets(
+    partial,
+    t12.name,
+    [0, 3, 7, 11].map((p) => ({ partition: p, offset: 2 + p })),
+    { brokers },
+  );
   // No members, committed long ago: an Empty group.
   await commitOffsets(empty, t1.name, [{ partition: 0, offset: 5 }], { brokers });
 
@@ -74,7 +89,9 @@ async function buildScenario(brokers: BrokerCount): Promise<Scenario> {
       const a = await kafkaConsumerGroups(live, { brokers });
       const b = await kafkaConsumerGroups(live, { brokers });
       const committed = a.filter((r) => r.currentOffset !== null).length;
-      return committed > 0 && JSON.stringify(a) === JSON.stringify(b) && a.every((r) => r.consumerId !== "") ? true : undefined;
+      return committed > 0 && JSON.stringify(a) === JSON.stringify(b) && a.every((r) => r.consumerId !== "")
+        ? true
+        : undefined;
     },
     60_000,
     "live group offsets to settle",
@@ -110,17 +127,29 @@ function expectMatchesGroundTruth(samples: Sample[], group: string, truth: Groun
     const lag = find(samples, "kafka_consumergroup_group_lag", at);
     expect({ at, count: lag.length }).toEqual({ at, count: 1 });
     expect({ at, lag: lag[0]!.value }).toEqual({ at, lag: row.lag! });
-    expect({ at, offset: value(samples, "kafka_consumergroup_group_offset", at) }).toEqual({ at, offset: row.currentOffset! });
-    expect({ at, latest: value(samples, "kafka_partition_latest_offset", { topic: row.topic, partition: String(row.partition) }) }).toEqual({
+    expect({ at, offset: value(samples, "kafka_consumergroup_group_offset", at) }).toEqual({
+      at,
+      offset: row.currentOffset!,
+    });
+    expect({
+      at,
+      latest: value(samples, "kafka_partition_latest_offset", { topic: row.topic, partition: String(row.partition) }),
+    }).toEqual({
       at,
       latest: row.logEndOffset!,
     });
     // Member labels: what Kafka reports for the assigned member, empty strings when unassigned.
-    expect(lag[0]!.labels).toMatchObject({ consumer_id: row.consumerId, member_host: row.host, client_id: row.clientId });
+    expect(lag[0]!.labels).toMatchObject({
+      consumer_id: row.consumerId,
+      member_host: row.host,
+      client_id: row.clientId,
+    });
   }
   // Partitions Kafka shows without a committed offset produce no series (never a false 0).
   for (const row of truth.filter((r) => r.currentOffset === null)) {
-    expect(find(samples, "kafka_consumergroup_group_lag", { group, topic: row.topic, partition: String(row.partition) })).toHaveLength(0);
+    expect(
+      find(samples, "kafka_consumergroup_group_lag", { group, topic: row.topic, partition: String(row.partition) }),
+    ).toHaveLength(0);
   }
   const lags = committedRows.map((r) => r.lag!);
   expect(value(samples, "kafka_consumergroup_group_max_lag", { group })).toBe(Math.max(...lags));
@@ -174,7 +203,10 @@ for (const brokers of [1, 3] as const) {
         for (const group of scenario.groups) {
           const truth = (await kafkaConsumerGroups(group, { brokers })).filter((r) => r.currentOffset !== null);
           const lags = truth.map((r) => r.lag!);
-          expect({ group, max: value(samples, "kafka_consumergroup_group_max_lag", { group }) }).toEqual({ group, max: Math.max(...lags) });
+          expect({ group, max: value(samples, "kafka_consumergroup_group_max_lag", { group }) }).toEqual({
+            group,
+            max: Math.max(...lags),
+          });
           expect({ group, sum: value(samples, "kafka_consumergroup_group_sum_lag", { group }) }).toEqual({
             group,
             sum: lags.reduce((a, b) => a + b, 0),
@@ -201,8 +233,11 @@ for (const brokers of [1, 3] as const) {
         // Three rounds per cycle: earliest, latest (read_uncommitted) and last stable (read_committed).
         expect(sent(second) - sent(first)).toBe(3 * leaders.size);
         // OffsetFetch is batched per coordinator: fewer requests than groups.
-        const offsetFetches = (s: Sample[]) => value(s, "kafka_lag_exporter_kafka_requests_total", { api: "OffsetFetch" }) ?? 0;
-        expect(offsetFetches(second) - offsetFetches(first)).toBeLessThanOrEqual(Math.min(brokers, scenario.groups.length));
+        const offsetFetches = (s: Sample[]) =>
+          value(s, "kafka_lag_exporter_kafka_requests_total", { api: "OffsetFetch" }) ?? 0;
+        expect(offsetFetches(second) - offsetFetches(first)).toBeLessThanOrEqual(
+          Math.min(brokers, scenario.groups.length),
+        );
       } finally {
         await exporter.stop();
       }

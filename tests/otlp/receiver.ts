@@ -64,6 +64,8 @@ export interface OtlpReceiver {
   /** `http://127.0.0.1:port`, or `https://…` with TLS. */
   readonly endpoint: string;
   readonly requests: readonly ReceivedRequest[];
+  /** Export calls that reached the handler (answered or not yet), since the last `clear()`. */
+  readonly arrivals: number;
   /** Whether the server is listening. */
   readonly running: boolean;
   /** Answers after `ms` (a slow collector); 0 = at once. */
@@ -188,6 +190,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
   const base = loadService();
   const requests: ReceivedRequest[] = [];
   let delayMs = 0;
+  let arrivals = 0;
   let failure: status | undefined;
   let server: Server | undefined;
   let port = opts.port ?? 0;
@@ -209,12 +212,14 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
 
   const handlers = {
     Export(call: ServerUnaryCall<ExportRequestMsg, unknown>, callback: sendUnaryData<unknown>) {
+      arrivals++;
+      const bytes = lastBytes;
       const answer = () => {
         if (failure !== undefined) {
           callback({ code: failure, details: "test receiver refuses this export" });
           return;
         }
-        requests.push(flatten(call.request, call.metadata, lastBytes));
+        requests.push(flatten(call.request, call.metadata, bytes));
         callback(null, {});
       };
       if (delayMs <= 0) answer();
@@ -245,6 +250,9 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
       return `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
     },
     requests,
+    get arrivals() {
+      return arrivals;
+    },
     get running() {
       return server !== undefined;
     },
@@ -256,6 +264,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
     },
     clear() {
       requests.length = 0;
+      arrivals = 0;
     },
     collections() {
       const byTime = new Map<string, ReceivedPoint[]>();

@@ -44,7 +44,10 @@ describe("project", () => {
         expect({ file, spec, ok: spec.startsWith("./") }).toEqual({ file, spec, ok: true });
       }
       const text = readFileSync(file, "utf8");
-      expect({ file, io: /\b(Date\.now|process\.|Bun\.|setTimeout|setInterval|fetch\()/.test(text) }).toEqual({ file, io: false });
+      expect({ file, io: /\b(Date\.now|process\.|Bun\.|setTimeout|setInterval|fetch\()/.test(text) }).toEqual({
+        file,
+        io: false,
+      });
     }
   });
 

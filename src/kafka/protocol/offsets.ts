@@ -4,7 +4,16 @@
  * Offsets stay bigint here; the client checks the safe-integer range. Pure.
  */
 import type { ProtocolReader } from "../wire.ts";
-import { endStruct, endWrite, readArray, readNullableString, readString, requestWriter, writeArray, writeString } from "./codec.ts";
+import {
+  endStruct,
+  endWrite,
+  readArray,
+  readNullableString,
+  readString,
+  requestWriter,
+  writeArray,
+  writeString,
+} from "./codec.ts";
 
 // ---- OffsetFetch --------------------------------------------------------------------------
 

@@ -10,9 +10,27 @@ describe("retentionStatus", () => {
     { name: "behind within retention", c: 40, e: 0, l: 100, kind: "ok", lag: 60, margin: 40, ratio: 60 },
     { name: "caught up", c: 100, e: 0, l: 100, kind: "ok", lag: 0, margin: 100, ratio: 0 },
     { name: "ahead of a stale watermark clamps to 0", c: 105, e: 0, l: 100, kind: "ok", lag: 0, margin: 105, ratio: 0 },
-    { name: "data loss keeps the true lag", c: 10, e: 30, l: 100, kind: "dataLoss", lag: 90, margin: -20, ratio: (90 / 70) * 100 },
+    {
+      name: "data loss keeps the true lag",
+      c: 10,
+      e: 30,
+      l: 100,
+      kind: "dataLoss",
+      lag: 90,
+      margin: -20,
+      ratio: (90 / 70) * 100,
+    },
     { name: "empty log has no ratio", c: 5, e: 5, l: 5, kind: "ok", lag: 0, margin: 0, ratio: undefined },
-    { name: "committed exactly at earliest is not loss", c: 30, e: 30, l: 40, kind: "ok", lag: 10, margin: 0, ratio: 100 },
+    {
+      name: "committed exactly at earliest is not loss",
+      c: 30,
+      e: 30,
+      l: 40,
+      kind: "ok",
+      lag: 10,
+      margin: 0,
+      ratio: 100,
+    },
   ] as const;
   for (const r of rows) {
     test(r.name, () => {
@@ -31,7 +49,11 @@ function wm(earliest: number, latest: number, lastStable?: number): Watermarks {
   return lastStable === undefined ? { earliest, latest } : { earliest, latest, lastStable };
 }
 
-function group(groupId: string, offsets: [string, number, number][], members: GroupObservation["description"] | null = null): GroupObservation {
+function group(
+  groupId: string,
+  offsets: [string, number, number][],
+  members: GroupObservation["description"] | null = null,
+): GroupObservation {
   return {
     groupId,
     description: members ?? { kind: "ok", value: { groupId, state: "Empty", kind: "classic", members: [] } },
@@ -50,7 +72,13 @@ describe("computeCycleLag", () => {
         [partitionKey("a", 1), wm(0, 50)],
         [partitionKey("b", 0), wm(0, 10)],
       ]),
-      groups: [group("g", [["a", 0, 90], ["a", 1, 20], ["b", 0, 10]])],
+      groups: [
+        group("g", [
+          ["a", 0, 90],
+          ["a", 1, 20],
+          ["b", 0, 10],
+        ]),
+      ],
     };
     const r = computeCycleLag(obs, all);
     expect(r.groups).toHaveLength(1);
@@ -67,7 +95,12 @@ describe("computeCycleLag", () => {
     const obs: CycleObservation = {
       nowMs: 0,
       watermarks: new Map([[partitionKey("a", 0), wm(0, 100)]]),
-      groups: [group("g", [["a", 0, 90], ["a", 1, 20]])],
+      groups: [
+        group("g", [
+          ["a", 0, 90],
+          ["a", 1, 20],
+        ]),
+      ],
     };
     const r = computeCycleLag(obs, all);
     expect(r.groups[0]!.partitions.map((p) => `${p.topic}/${p.partition}`)).toEqual(["a/0"]);
@@ -79,7 +112,11 @@ describe("computeCycleLag", () => {
       nowMs: 0,
       watermarks: new Map([[partitionKey("a", 0), wm(0, 100)]]),
       groups: [
-        { groupId: "bad", description: { kind: "error", reason: "timeout", message: "t" }, offsets: { kind: "error", reason: "coordinator_unavailable", message: "x" } },
+        {
+          groupId: "bad",
+          description: { kind: "error", reason: "timeout", message: "t" },
+          offsets: { kind: "error", reason: "coordinator_unavailable", message: "x" },
+        },
         group("ok", [["a", 0, 1]]),
       ],
     };
@@ -106,15 +143,24 @@ describe("computeCycleLag", () => {
         [partitionKey("a", 1), wm(0, 10)],
       ]),
       groups: [
-        group("g", [["a", 0, 1], ["a", 1, 2]], {
-          kind: "ok",
-          value: {
-            groupId: "g",
-            state: "Stable",
-            kind: "consumer",
-            members: [{ memberId: "m-1", clientId: "c-1", host: "/10.0.0.1", assignment: [{ topic: "a", partition: 1 }] }],
+        group(
+          "g",
+          [
+            ["a", 0, 1],
+            ["a", 1, 2],
+          ],
+          {
+            kind: "ok",
+            value: {
+              groupId: "g",
+              state: "Stable",
+              kind: "consumer",
+              members: [
+                { memberId: "m-1", clientId: "c-1", host: "/10.0.0.1", assignment: [{ topic: "a", partition: 1 }] },
+              ],
+            },
           },
-        }),
+        ),
       ],
     };
     const g = computeCycleLag(obs, all).groups[0]!;
@@ -143,7 +189,12 @@ describe("computeCycleLag", () => {
         [partitionKey("a", 0), wm(50, 100, 80)],
         [partitionKey("a", 1), wm(0, 100, 100)],
       ]),
-      groups: [group("g", [["a", 0, 10], ["a", 1, 90]])],
+      groups: [
+        group("g", [
+          ["a", 0, 10],
+          ["a", 1, 90],
+        ]),
+      ],
       timeLag: new Map([
         [groupPartitionKey("g", "a", 0), { seconds: 12.5, method: "message" }],
         [groupPartitionKey("g", "a", 1), { seconds: 3, method: "rate" }],
@@ -167,7 +218,13 @@ describe("computeCycleLag", () => {
 
 describe("createNameFilter", () => {
   const rows = [
-    { name: "default blacklist drops internal topics", w: [".*"], b: ["__.*"], input: "__consumer_offsets", pass: false },
+    {
+      name: "default blacklist drops internal topics",
+      w: [".*"],
+      b: ["__.*"],
+      input: "__consumer_offsets",
+      pass: false,
+    },
     { name: "default lets normal topics through", w: [".*"], b: ["__.*"], input: "orders", pass: true },
     { name: "patterns match anywhere like the reference", w: ["ord"], b: [], input: "my-orders", pass: true },
     { name: "anchored patterns match exactly", w: ["^ord$"], b: [], input: "orders", pass: false },

@@ -1,15 +1,17 @@
 // Golden expositions, byte for byte, from the real store and assembler; each *.prom file is
 // also linted with `promtool check metrics`. Regenerate on purpose: UPDATE_GOLDEN=1 bun test.
-import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ALL_METRICS, M } from "../../../src/metrics/catalog.ts";
 import { createExposition } from "../../../src/metrics/exposition.ts";
-import { type ExpositionFormat, encodeFamilies } from "../../../src/metrics/prometheus-text.ts";
+import { CONTENT_TYPE, type ExpositionFormat, encodeFamilies } from "../../../src/metrics/prometheus-text.ts";
 import { createGaugeStore, type GaugeStore } from "../../../src/metrics/store.ts";
 
 const GOLDEN_DIR = join(import.meta.dir, "../../golden");
 const PROMTOOL = "/usr/bin/promtool";
+const PROMETHEUS = "/usr/bin/prometheus";
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
 
 /**
@@ -369,4 +371,99 @@ describe("promtool check metrics", () => {
     const fromCatalog = ALL_METRICS.filter((d) => d.promtoolLint).map((d) => `${d.name} ${d.promtoolLint}`);
     expect(fromCatalog.sort()).toEqual([...KNOWN_PROMTOOL_COMPLAINTS].sort());
   });
+});
+
+describe("a real Prometheus server", () => {
+  // Cleanup also runs when the runner abandons a failed test half-way, so nothing is left behind.
+  const cleanups: (() => void | Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** Reads the server's log until it says where it listens. */
+  async function listenAddress(stream: ReadableStream<Uint8Array>): Promise<string> {
+    const reader = stream.getReader();
+    const decoder = new TextDecoder();
+    let log = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`prometheus exited:\n${log}`);
+      log += decoder.decode(value);
+      const match = /msg="Listening on" address=(\S+)/.exec(log);
+      if (match) {
+        reader.releaseLock();
+        return match[1]!;
+      }
+    }
+  }
+
+  test("scrapes every golden file, Prometheus text and OpenMetrics, and reads the values back", async () => {
+    const files = GOLDENS.map(([file]) => file);
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        const file = new URL(request.url).pathname.slice(1);
+        if (!files.includes(file)) return new Response("not found", { status: 404 });
+        const contentType = file.endsWith(".om") ? CONTENT_TYPE.openmetrics : CONTENT_TYPE.prometheus;
+        return new Response(readFileSync(join(GOLDEN_DIR, file)), { headers: { "content-type": contentType } });
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "klag-golden-prometheus-"));
+    cleanups.push(() => {
+      server.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const jobs = files.map(
+      (file) =>
+        `  - job_name: "${file}"\n    metrics_path: "/${file}"\n    static_configs: [{ targets: ["127.0.0.1:${server.port}"] }]`,
+    );
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      `global: { scrape_interval: 1s }\nscrape_configs:\n${jobs.join("\n")}\n`,
+    );
+    const prometheus = Bun.spawn(
+      [
+        PROMETHEUS,
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        "--web.listen-address=127.0.0.1:0",
+      ],
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    cleanups.push(async () => {
+      prometheus.kill();
+      await prometheus.exited;
+    });
+    const api = `http://${await listenAddress(prometheus.stderr)}/api/v1`;
+    type Target = { labels: { job: string }; health: string; lastError: string };
+    let targets: Target[] = [];
+    for (let attempt = 0; attempt < 150; attempt++) {
+      const response = await fetch(`${api}/targets`);
+      if (response.ok) {
+        const body = (await response.json()) as { data: { activeTargets: Target[] } };
+        targets = body.data.activeTargets;
+        if (targets.length === files.length && targets.every((t) => t.health !== "unknown")) break;
+      } // 503 until the TSDB is ready
+      await Bun.sleep(200);
+    }
+    const health = Object.fromEntries(targets.map((t) => [t.labels.job, [t.health, t.lastError]]));
+    expect(health).toEqual(Object.fromEntries(files.map((file) => [file, ["up", ""]])));
+
+    const query = async (promql: string) => {
+      const body = (await (await fetch(`${api}/query?query=${encodeURIComponent(promql)}`)).json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      return body.data.result;
+    };
+    const states = await query('kafka_consumergroup_group_state{job="escaping-and-values.prom"}');
+    expect(states.map((r) => r.metric.group ?? "").sort()).toEqual(
+      ["back\\slash", 'quote"d', "new\nline", 'all\\"\nthree', "ünïcödé-🚀", "", "tab\there"].sort(),
+    );
+    const counters = await query('kafka_lag_exporter_kafka_requests_total{job="multi-cluster-extra-labels.om"}');
+    expect(counters.map((r) => [r.metric.cluster_name, r.metric.team ?? null, r.value[1]]).sort()).toEqual([
+      ["eu-west", 'data "platform"', "7"],
+      ["us-central", null, "7"],
+    ]);
+  }, 60_000);
 });

@@ -170,6 +170,18 @@ describe("negotiate", () => {
       "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5",
       "prometheus",
     ],
+    [
+      "Prometheus 3.x scrape header (escaping parameter, protobuf offered) gets OpenMetrics",
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6," +
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4," +
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+      "openmetrics",
+    ],
+    [
+      "protobuf alone falls back to text",
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily",
+      "prometheus",
+    ],
     ["OpenMetrics without a version is accepted", "application/openmetrics-text", "openmetrics"],
     [
       "OpenMetrics 0.0.1 is served as the identical 1.0.0 format",

@@ -3,10 +3,11 @@
  * on purpose (a fast one, a slow one, a stalled one with committed offsets and no members).
  * Usage: bun run scripts/demo-workload.ts BOOTSTRAP
  */
+import "../src/lib/quiet-warnings.ts";
 import { Kafka, logLevel } from "kafkajs";
 
 const bootstrap = (process.argv[2] ?? "127.0.0.1:9092").split(",");
-const kafka = new Kafka({ clientId: "klag-demo", brokers: bootstrap, logLevel: logLevel.ERROR });
+const kafka = new Kafka({ clientId: "klag-demo", brokers: bootstrap, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 await admin.connect();
 const topics = [

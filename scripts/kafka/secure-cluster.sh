@@ -10,7 +10,8 @@
 #   MTLS            SSL with client certificates required; CN=<name> maps to principal User:<name>
 #   OAUTH           SASL_PLAINTEXT with OAUTHBEARER; JWTs are RS256-signed and checked against
 #                   DIR/oauth/jwks.json (the matching private key is DIR/oauth/signing-key.pem;
-#                   expected issuer "klag-test-idp", audience "kafka", principal from "sub")
+#                   expected issuer "klag-test-idp", audience "kafka", principal from "sub";
+#                   a session ends when its token expires, so clients must re-authenticate)
 # StandardAuthorizer with super.users admin and ANONYMOUS; users admin, exporter and narrow
 # exist for SCRAM (both hashes, created at format time) and PLAIN (JAAS). Passwords are random
 # per start and written to DIR/cluster.json. Test-only: keys are unencrypted on disk, except
@@ -162,6 +163,8 @@ listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.ka
 listener.name.oauth.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=file://$dir/oauth/jwks.json
 listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.issuer=klag-test-idp
 listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.audience=kafka
+# Sessions end with the token (KIP-368): clients must re-authenticate with a fresh token.
+listener.name.oauth.oauthbearer.connections.max.reauth.ms=3600000
 sasl.oauthbearer.jwks.endpoint.url=file://$dir/oauth/jwks.json
 sasl.oauthbearer.expected.issuer=klag-test-idp
 sasl.oauthbearer.expected.audience=kafka

@@ -227,7 +227,9 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       warning = `ListGroups failed on ${listed.failedBrokers} broker(s); their groups are missing this cycle`;
       logger.once(`${name}:listgroups-partial`, "warn", warning, { cluster: name });
     }
-    const groups = listed.groups.value.filter((g) => g.protocolType === "consumer" && groupFilter(g.groupId));
+    // The client lists consumer groups only: protocol type "consumer" (classic and KIP-848) and ""
+    // (groups that only commit offsets, e.g. Spark or admin tools), never connect/share/streams.
+    const groups = listed.groups.value.filter((g) => groupFilter(g.groupId));
     phaseMs.set("list_groups", clock.nowMs() - t);
 
     t = clock.nowMs();

@@ -158,12 +158,18 @@ export function createTimeLagStage(opts: TimeLagStageOptions): TimeLagStage {
           if (read.kind === "outOfRange") result.stats.outOfRange++;
           if (read.kind === "error") {
             result.stats.fetchErrors++;
-            logger.once(`timelag:fetch:${t.leader}:${read.reason}`, "warn", "time-lag read failed", {
-              broker: t.leader,
-              reason: read.reason,
-              topic: t.topic,
-              partition: t.partition,
-            });
+            // Once per broker and kind of failure (numbers stripped: offsets must not make the key unbounded).
+            logger.once(
+              `timelag:fetch:${t.leader}:${read.reason.replace(/\d+/g, "#")}`,
+              "warn",
+              "time-lag read failed",
+              {
+                broker: t.leader,
+                reason: read.reason,
+                topic: t.topic,
+                partition: t.partition,
+              },
+            );
           }
         }
       } catch (error) {

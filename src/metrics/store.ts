@@ -163,8 +163,10 @@ class Store implements GaugeStore {
     if (slot < 0) {
       const key = this.keyOf(family, labelValues);
       const found = family.index.get(key);
-      if (found === undefined) slot = this.create(family, key);
-      else {
+      if (found === undefined) {
+        slot = this.create(family, key);
+        family.cursor++; // a new series most often replaces the predicted one (a renamed member)
+      } else {
         slot = found;
         const pos = this.seqPos[found]!;
         if (pos >= 0) family.cursor = pos + 1; // back in step with last cycle's order

@@ -7,6 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { type Admin, CompressionCodecs, CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import { createKafkaClusterClient, type KafkaClusterClient } from "../../src/kafka/client.ts";
+import { requestWriter, sendRaw } from "../../src/kafka/raw.ts";
 
 export type BrokerCount = 1 | 3;
 export interface KafkaEnv {
@@ -189,19 +191,97 @@ export async function produceN(
   for (let i = 0; i < messages.length; i += 5000) await produce(topic, messages.slice(i, i + 5000), opts);
 }
 
-/** Commits offsets for a group that has no active members (creates the group if needed). */
+const rawClients = new Map<BrokerCount, Promise<KafkaClusterClient>>();
+
+/** Our own client for the shared cluster (for raw requests the harness sends itself). */
+function rawClient(brokers: BrokerCount): Promise<KafkaClusterClient> {
+  let c = rawClients.get(brokers);
+  if (!c) {
+    c = (async () => {
+      const env = await kafka(brokers);
+      const client = createKafkaClusterClient({
+        name: `harness-${brokers}`,
+        connection: { clientId: "klag-harness", brokers: env.bootstrap },
+        timeoutMs: 15_000,
+        metadataTtlMs: 0,
+        logger: () => {},
+      });
+      const connected = await client.connect();
+      if (connected.kind !== "ok") throw new Error(`harness client: ${connected.message}`);
+      return client;
+    })();
+    rawClients.set(brokers, c);
+  }
+  return c;
+}
+
+/**
+ * Commits offsets for a group with no members, the way Kafka's AdminClient
+ * alterConsumerGroupOffsets does: OffsetCommit v2 with generation −1 to the group's coordinator.
+ * (kafkajs' admin.setOffsets joins the group with a consumer and costs ~5 s per call.)
+ */
 export async function commitOffsets(
   group: string,
   topic: string,
   offsets: { partition: number; offset: number }[],
   opts: HarnessOptions = {},
 ): Promise<void> {
-  const adm = await admin(opts);
-  await adm.setOffsets({
-    groupId: group,
-    topic,
-    partitions: offsets.map((o) => ({ partition: o.partition, offset: String(o.offset) })),
+  const client = await rawClient(opts.brokers ?? 1);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const error = await tryCommit(client, group, topic, offsets).catch((e: unknown) => String(e));
+    if (error === undefined) return;
+    // The coordinator may still be loading right after the offsets topic is created.
+    if (Date.now() > deadline) throw new Error(`commitOffsets(${group}): ${error}`);
+    await Bun.sleep(200);
+  }
+}
+
+async function tryCommit(
+  client: KafkaClusterClient,
+  group: string,
+  topic: string,
+  offsets: { partition: number; offset: number }[],
+): Promise<string | undefined> {
+  const md = await client.metadata();
+  if (md.kind !== "ok") return md.message;
+  const any = await client.broker(md.value.brokers[0]!.nodeId, 10_000);
+  const find = await sendRaw(any, {
+    apiKey: 10,
+    apiVersion: 1,
+    apiName: "FindCoordinator",
+    body: requestWriter(false).string(group).int8(0).toBytes(),
+    flexibleResponse: false,
   });
+  find.int32(); // throttle_time_ms
+  const findError = find.int16();
+  find.nullableString();
+  const coordinator = find.int32();
+  if (findError !== 0) return `FindCoordinator error ${findError}`;
+  const w = requestWriter(false)
+    .string(group)
+    .int32(-1) // generation_id: a simple (member-less) commit
+    .string("") // member_id
+    .int64(-1); // retention_time_ms: broker default
+  w.array([topic], (w, t) => {
+    w.string(t);
+    w.array(offsets, (w, o) => {
+      w.int32(o.partition).int64(o.offset).nullableString(null);
+    });
+  });
+  const r = await sendRaw(await client.broker(coordinator, 10_000), {
+    apiKey: 8,
+    apiVersion: 2,
+    apiName: "OffsetCommit",
+    body: w.toBytes(),
+    flexibleResponse: false,
+  });
+  const errors = r.array((r) => {
+    r.string();
+    return r.array((r) => [r.int32(), r.int16()] as const);
+  });
+  const failed = errors.flat().filter(([, code]) => code !== 0);
+  return failed.length > 0 ? `OffsetCommit errors ${JSON.stringify(failed)}` : undefined;
 }
 
 export interface GroundTruthRow {
@@ -302,6 +382,8 @@ export async function eventually<T>(
 export async function closeHarnessClients(): Promise<void> {
   for (const p of producers.values()) await (await p).disconnect().catch(() => {});
   for (const a of admins.values()) await (await a).disconnect().catch(() => {});
+  for (const c of rawClients.values()) await (await c).close().catch(() => {});
+  rawClients.clear();
   producers.clear();
   admins.clear();
 }

@@ -20,7 +20,7 @@ import {
 import { requestWriter, sendRaw } from "../../src/kafka/raw.ts";
 import { parseRecordBatches } from "../../src/kafka/record-batch.ts";
 import { createLogger } from "../../src/lib/log.ts";
-import { admin, closeHarnessClients, createTopic, kafka, produce, uniqueName } from "./harness.ts";
+import { admin, closeHarnessClients, commitOffsets, createTopic, kafka, produce, uniqueName } from "./harness.ts";
 
 const SEC = 1000;
 setDefaultTimeout(60_000);
@@ -95,57 +95,6 @@ function partitionLag(c: Cycle, group: string, topic: string, partition: number)
   const p = c.lag.get(group)?.find((x) => x.topic === topic && x.partition === partition);
   if (p === undefined) throw new Error(`no lag for ${group} ${topic}/${partition}`);
   return p;
-}
-
-/**
- * Commits offsets for a group with no members the way AdminClient.alterConsumerGroupOffsets does:
- * OffsetCommit v2 with generation −1 to the group's coordinator (FindCoordinator v1). kafkajs'
- * admin.setOffsets joins the group with a consumer and costs ~5 s per call.
- */
-async function commitOffsets(
-  group: string,
-  topic: string,
-  offsets: { partition: number; offset: number }[],
-): Promise<void> {
-  const md = await client.metadata();
-  if (md.kind !== "ok") throw new Error("metadata");
-  const any = await client.broker(md.value.brokers[0]!.nodeId, 5000);
-  const find = await sendRaw(any, {
-    apiKey: 10,
-    apiVersion: 1,
-    apiName: "FindCoordinator",
-    body: requestWriter(false).string(group).int8(0).toBytes(),
-    flexibleResponse: false,
-  });
-  find.int32(); // throttle_time_ms
-  const findError = find.int16();
-  find.nullableString();
-  const coordinator = find.int32();
-  if (findError !== 0) throw new Error(`FindCoordinator error ${findError}`);
-  const w = requestWriter(false)
-    .string(group)
-    .int32(-1) // generation_id: a simple (member-less) commit
-    .string("") // member_id
-    .int64(-1); // retention_time_ms: broker default
-  w.array([topic], (w, t) => {
-    w.string(t);
-    w.array(offsets, (w, o) => {
-      w.int32(o.partition).int64(o.offset).nullableString(null);
-    });
-  });
-  const r = await sendRaw(await client.broker(coordinator, 5000), {
-    apiKey: 8,
-    apiVersion: 2,
-    apiName: "OffsetCommit",
-    body: w.toBytes(),
-    flexibleResponse: false,
-  });
-  const errors = r.array((r) => {
-    r.string();
-    return r.array((r) => [r.int32(), r.int16()] as const);
-  });
-  const failed = errors.flat().filter(([, code]) => code !== 0);
-  if (failed.length > 0) throw new Error(`OffsetCommit errors: ${JSON.stringify(failed)}`);
 }
 
 /** partition → latest offset, from our client. */

@@ -32,6 +32,8 @@ export interface ReceiverOptions {
   tls?: ReceiverTls;
   /** Largest request accepted, bytes; default 4 MiB like grpc and the OpenTelemetry Collector. */
   maxReceiveMessageBytes?: number;
+  /** false: a sink that records request sizes and metadata only (no protobuf decoding); default true. */
+  decode?: boolean;
 }
 
 export interface ReceivedPoint {
@@ -205,7 +207,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
       ...exportDef,
       requestDeserialize: (b: Buffer) => {
         lastBytes = b.length;
-        return exportDef.requestDeserialize(b);
+        return opts.decode === false ? {} : exportDef.requestDeserialize(b);
       },
     },
   } as unknown as ServiceDef;

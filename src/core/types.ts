@@ -80,17 +80,19 @@ export interface CommittedOffset {
 }
 
 /** Failure reasons used as the `reason` label of skipped_partitions / failed_groups. */
-export type FailureReason =
-  | "timeout"
-  | "coordinator_unavailable"
-  | "authorization"
-  | "unknown_topic"
-  | "no_leader"
-  | "watermark_missing"
-  | "describe_failed"
-  | "offset_fetch_failed"
-  | "broker_error"
-  | "error";
+export const FAILURE_REASONS = [
+  "timeout",
+  "coordinator_unavailable",
+  "authorization",
+  "unknown_topic",
+  "no_leader",
+  "watermark_missing",
+  "describe_failed",
+  "offset_fetch_failed",
+  "broker_error",
+  "error",
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 export type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; reason: FailureReason; message: string };
 

@@ -20,7 +20,7 @@ import type {
   TopicPartition,
   Watermarks,
 } from "../core/types.ts";
-import { partitionKey } from "../core/types.ts";
+import { FAILURE_REASONS, partitionKey } from "../core/types.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { M } from "../metrics/catalog.ts";
@@ -105,8 +105,8 @@ export interface ClusterLoop {
   stop(): Promise<void>;
   runCycle(): Promise<CycleReport>;
   status(): ClusterStatus;
-  /** Re-evaluates staleness (called by the daemon between cycles). */
-  checkStaleness(): void;
+  /** Re-evaluates staleness (called by the daemon between cycles); true when it withdrew the data. */
+  checkStaleness(): boolean;
 }
 
 const PHASES = ["metadata", "list_groups", "describe_offsets", "watermarks", "time_lag", "compute"] as const;
@@ -182,6 +182,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         skipped: mergeCounts(lag.skippedPartitions, collected.skipped),
         failedGroups: mergeCounts(lag.failedGroups, collected.failedGroups),
         dropped: storeReport.dropped,
+        stale: storeReport.stale,
         methods: collected.methods,
       });
       logger.clearOnce(`${name}:cycle`);
@@ -200,12 +201,19 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         cluster: name,
         error: message,
       });
-      writeSelf(report, phaseMs, { skipped: new Map(), failedGroups: new Map(), dropped: 0, methods: undefined });
+      writeSelf(report, phaseMs, {
+        skipped: new Map(),
+        failedGroups: new Map(),
+        dropped: 0,
+        stale: 0,
+        methods: undefined,
+      });
     }
     status.cycles++;
     status.lastCycleMs = report.durationMs;
     status.cycleStartedMs = undefined;
-    checkStaleness();
+    // Rendered once per cycle: the stores are published here and nowhere else (but for staleness).
+    if (!checkStaleness()) opts.publish(name, dataPublished ? data : null, self);
     return report;
   }
 
@@ -315,6 +323,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       skipped: Map<FailureReason, number>;
       failedGroups: Map<FailureReason, number>;
       dropped: number;
+      stale: number;
       methods: Record<string, number> | undefined;
     },
   ): void {
@@ -328,25 +337,30 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       self.set(M.kafkaRequests, [name, s.api], s.requests);
       self.set(M.kafkaRequestErrors, [name, s.api], s.errors);
     }
-    for (const [reason, n] of extra.skipped) self.set(M.skippedPartitions, [name, reason], n);
-    for (const [reason, n] of extra.failedGroups) self.set(M.failedGroups, [name, reason], n);
+    // Every reason is always present (0 when nothing failed) so alerts see a value, not absence.
+    for (const reason of FAILURE_REASONS) {
+      self.set(M.skippedPartitions, [name, reason], extra.skipped.get(reason) ?? 0);
+      self.set(M.failedGroups, [name, reason], extra.failedGroups.get(reason) ?? 0);
+    }
     self.set(M.series, [name], status.series);
     self.set(M.seriesDropped, [name], extra.dropped);
+    self.set(M.staleSeries, [name], extra.stale);
     for (const [method, n] of Object.entries(extra.methods ?? {})) self.set(M.timeLagMethod, [name, method], n);
     self.endCycle();
   }
 
-  function checkStaleness(): void {
+  /** Marks the cluster stale when its last success is too old; publishes only when that withdraws data. */
+  function checkStaleness(): boolean {
     const now = clock.nowMs();
     const stale = status.lastSuccessMs === undefined || now - status.lastSuccessMs > exporter.stalenessThresholdMs;
-    if (stale && dataPublished) {
-      logger.warn("cluster data is stale; withdrawing its series", { cluster: name });
-      dataPublished = false;
-      // A fresh store: stale series must not come back with old values on recovery.
-      data = createGaugeStore(storeOpts);
-    }
     status.stale = stale;
-    opts.publish(name, dataPublished ? data : null, self);
+    if (!stale || !dataPublished) return false;
+    logger.warn("cluster data is stale; withdrawing its series", { cluster: name });
+    dataPublished = false;
+    // A fresh store: stale series must not come back with old values on recovery.
+    data = createGaugeStore(storeOpts);
+    opts.publish(name, null, self);
+    return true;
   }
 
   function schedule(delayMs: number): void {

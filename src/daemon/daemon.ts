@@ -11,7 +11,8 @@ import type { Logger } from "../lib/log.ts";
 import { M } from "../metrics/catalog.ts";
 import { createExposition, type Exposition } from "../metrics/exposition.ts";
 import { acceptsGzip, CONTENT_TYPE, negotiate } from "../metrics/prometheus-text.ts";
-import { createGaugeStore } from "../metrics/store.ts";
+import { createGaugeStore, type GaugeStore } from "../metrics/store.ts";
+import { createOtlpBridge, type OtlpBridge } from "../otlp/bridge.ts";
 import { type Clock, type ClusterLoop, createClusterLoop } from "./cluster-loop.ts";
 import { createKafkaSource } from "./kafka-source.ts";
 
@@ -46,13 +47,46 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   let livenessTimer: ReturnType<typeof setInterval> | undefined;
   const startedMs = clock.nowMs();
 
+  /** What is published right now, by source id: the OTLP bridge exports exactly this. */
+  const published = new Map<string, GaugeStore>();
+  function publish(sourceId: string, store: GaugeStore | null): void {
+    if (store) published.set(sourceId, store);
+    else published.delete(sourceId);
+    exposition.publish(sourceId, store);
+  }
+
+  let otlp: OtlpBridge | undefined;
+  function startOtlp(): void {
+    if (!config.exporter.otel.enabled) return;
+    otlp = createOtlpBridge({
+      config: config.exporter.otel,
+      version: BUILD.version,
+      logger,
+      sources: () => published.values(),
+      maxSeries: config.exporter.maxSeries,
+    });
+    otlp.start();
+  }
+
   const processStore = createGaugeStore();
+  let lastOtlpStats = "";
+  /** Republishes process metrics when they changed (re-assembling a large exposition is not free). */
+  function refreshProcess(): void {
+    const stats = otlp ? JSON.stringify(otlp.stats()) : "";
+    if (stats !== lastOtlpStats) publishProcess();
+  }
   function publishProcess(): void {
     processStore.beginCycle(clock.nowMs());
     processStore.set(M.up, [], 1);
     processStore.set(M.buildInfo, [BUILD.version, BUILD.runtime], 1);
+    if (otlp) {
+      const s = otlp.stats();
+      lastOtlpStats = JSON.stringify(s);
+      processStore.set(M.otlpExports, ["ok"], s.ok);
+      processStore.set(M.otlpExports, ["failed"], s.failed);
+    }
     processStore.endCycle();
-    exposition.publish("~process", processStore);
+    publish("~process", processStore);
   }
 
   function makeLoop(cluster: ClusterConfig): ClusterLoop {
@@ -69,8 +103,8 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       logger,
       clock,
       publish(name, data, self) {
-        exposition.publish(`${name}/data`, data);
-        exposition.publish(`${name}/self`, self);
+        publish(`${name}/data`, data);
+        publish(`${name}/self`, self);
       },
     });
   }
@@ -86,8 +120,8 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     if (!entry) return;
     loops.delete(name);
     await entry.loop.stop();
-    exposition.publish(`${name}/data`, null);
-    exposition.publish(`${name}/self`, null);
+    publish(`${name}/data`, null);
+    publish(`${name}/self`, null);
   }
 
   function clusterViews(): ClusterStatusView[] {
@@ -163,10 +197,12 @@ export function createDaemon(opts: DaemonOptions): Daemon {
         startup_ms: clock.nowMs() - startedMs,
       });
       for (const { loop } of loops.values()) loop.start();
+      startOtlp();
       // Staleness is re-evaluated even when a loop is blocked waiting on Kafka.
       livenessTimer = setInterval(
         () => {
           for (const { loop } of loops.values()) loop.checkStaleness();
+          refreshProcess();
         },
         Math.min(5_000, config.exporter.pollIntervalMs),
       );
@@ -181,22 +217,33 @@ export function createDaemon(opts: DaemonOptions): Daemon {
         if (!now || exporterChanged || JSON.stringify(now) !== JSON.stringify(old)) await removeCluster(name);
       }
       for (const [name, cluster] of wanted) if (!loops.has(name)) addCluster(cluster, true);
-      if (exporterChanged) logger.info("exporter settings changed; HTTP listen address changes need a restart");
+      if (exporterChanged) {
+        await otlp?.shutdown();
+        otlp = undefined;
+        startOtlp();
+        logger.info("exporter settings changed; HTTP listen address changes need a restart");
+      }
       logger.info("configuration reloaded", { clusters: [...wanted.keys()] });
     },
     async stop() {
       if (livenessTimer) clearInterval(livenessTimer);
       await server?.stop();
       await Promise.all([...loops.keys()].map((name) => removeCluster(name)));
+      await otlp?.shutdown();
     },
     async once() {
       publishProcess();
+      startOtlp();
       for (const cluster of config.clusters) addCluster(cluster, false);
       const reports = await Promise.all(
         [...loops.values()].map(async ({ loop }) => ({ name: loop.name, report: await loop.runCycle() })),
       );
       const text = new TextDecoder().decode(exposition.current("prometheus", false));
       await Promise.all([...loops.keys()].map((name) => loops.get(name)!.loop.stop()));
+      if (otlp) {
+        await otlp.flush();
+        await otlp.shutdown();
+      }
       const failed = reports.filter((r) => !r.report.ok).map((r) => `${r.name}: ${r.report.error ?? "failed"}`);
       return { text, ok: failed.length === 0, failed };
     },

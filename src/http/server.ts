@@ -1,6 +1,7 @@
 /**
  * Bun.serve wiring: listen address, optional TLS (cert/key, client CA for mTLS) and basic auth
- * (bcrypt hashes, verified results cached so a scrape costs no bcrypt round after the first).
+ * (bcrypt hashes, verified results cached so a scrape costs no bcrypt round after the first;
+ * bounded bcrypt work so password guessing cannot starve collection).
  */
 import type { HttpServerConfig } from "../config/types.ts";
 
@@ -55,29 +56,100 @@ export function startHttpServer(opts: HttpServerOptions): HttpServer {
   };
 }
 
+/** Concurrent bcrypt verifications, and requests allowed to wait for one (the rest get 429). */
+const MAX_VERIFYING = 2;
+const MAX_WAITING = 16;
+/** Longer Authorization headers are refused without work (bcrypt reads 72 bytes of a password). */
+const MAX_HEADER_LENGTH = 1024;
+/** Distinct credentials remembered as right / wrong (each set cleared when full). */
+const MAX_GOOD_CACHED = 64;
+const MAX_BAD_CACHED = 1024;
+
+/**
+ * Basic auth against bcrypt hashes, in the spirit of Prometheus' exporter-toolkit:
+ * - a header that verified once is remembered, so scrapes cost no bcrypt round; right and wrong
+ *   answers are cached apart, so a flood of wrong guesses cannot evict the scraper's entry;
+ * - an unknown user costs the same bcrypt round as a known one (no user enumeration by timing);
+ * - at most MAX_VERIFYING rounds run at once and MAX_WAITING wait, the rest are shed with 429, so
+ *   guessing cannot eat the CPU that collection needs;
+ * - every refusal is the same bare 401.
+ */
 function createBasicAuth(http: HttpServerConfig): (req: Request) => Promise<Response | undefined> {
-  const verified = new Map<string, boolean>();
+  const good = new Set<string>();
+  const bad = new Set<string>();
+  const users = new Map(Object.entries(http.basicAuthUsers));
+  // A real hash of a random password: unknown users are checked against it and always fail.
+  const dummyHash = Bun.password.hashSync(crypto.randomUUID(), { algorithm: "bcrypt", cost: costOf(users) });
+  const limiter = createLimiter(MAX_VERIFYING, MAX_WAITING);
   const unauthorized = () =>
-    new Response("unauthorized\n", { status: 401, headers: { "www-authenticate": 'Basic realm="klag-exporter"' } });
+    new Response("unauthorized\n", {
+      status: 401,
+      headers: { "www-authenticate": 'Basic realm="klag-exporter"', "content-type": "text/plain; charset=utf-8" },
+    });
+  const busy = () =>
+    new Response("too many authentication attempts; retry later\n", {
+      status: 429,
+      headers: { "retry-after": "1", "content-type": "text/plain; charset=utf-8" },
+    });
+
   return async (req) => {
     if (http.healthWithoutAuth && new URL(req.url).pathname === "/health") return undefined;
     const header = req.headers.get("authorization") ?? "";
-    if (!header.startsWith("Basic ")) return unauthorized();
-    const cached = verified.get(header);
-    if (cached !== undefined) return cached ? undefined : unauthorized();
-    let ok = false;
-    try {
-      const decoded = atob(header.slice(6));
-      const sep = decoded.indexOf(":");
-      const user = decoded.slice(0, sep);
-      const hash = sep > 0 ? http.basicAuthUsers[user] : undefined;
-      ok = hash !== undefined && (await Bun.password.verify(decoded.slice(sep + 1), hash));
-    } catch {
-      ok = false;
+    if (header.length > MAX_HEADER_LENGTH || !/^basic /i.test(header)) return unauthorized();
+    if (good.has(header)) return undefined;
+    if (bad.has(header)) return unauthorized();
+    const credentials = decodeBasic(header.slice(6).trim());
+    if (credentials === undefined) return unauthorized();
+    const hash = users.get(credentials.user);
+    const verdict = await limiter(async () => {
+      try {
+        const ok = await Bun.password.verify(credentials.password, hash ?? dummyHash);
+        return ok && hash !== undefined;
+      } catch {
+        return false;
+      }
+    });
+    if (verdict === "busy") return busy();
+    const target = verdict ? good : bad;
+    if (target.size >= (verdict ? MAX_GOOD_CACHED : MAX_BAD_CACHED)) target.clear();
+    target.add(header);
+    return verdict ? undefined : unauthorized();
+  };
+}
+
+/** "user:password" from base64 (UTF-8, as browsers and Prometheus send it); undefined when malformed. */
+function decodeBasic(b64: string): { user: string; password: string } | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return undefined;
+  const decoded = Buffer.from(b64, "base64").toString("utf8");
+  const sep = decoded.indexOf(":");
+  if (sep <= 0) return undefined;
+  return { user: decoded.slice(0, sep), password: decoded.slice(sep + 1) };
+}
+
+/** The bcrypt cost of the configured hashes (the highest), so the dummy check takes as long. */
+function costOf(users: Map<string, string>): number {
+  let cost = 4;
+  for (const hash of users.values()) cost = Math.max(cost, Number(/^\$2[abxy]?\$(\d{2})\$/.exec(hash)?.[1] ?? 4));
+  return Math.min(cost, 31);
+}
+
+/** Runs at most `max` tasks at once, queues up to `waiting` more, and answers "busy" beyond that. */
+function createLimiter(max: number, waiting: number): <T>(task: () => Promise<T>) => Promise<T | "busy"> {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return async (task) => {
+    if (running >= max) {
+      if (queue.length >= waiting) return "busy";
+      await new Promise<void>((resolve) => queue.push(resolve));
+    } else {
+      running++;
     }
-    // Bounded: a flood of distinct wrong credentials cannot grow memory without limit.
-    if (verified.size > 1000) verified.clear();
-    verified.set(header, ok);
-    return ok ? undefined : unauthorized();
+    try {
+      return await task();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else running--;
+    }
   };
 }

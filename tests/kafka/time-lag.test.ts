@@ -17,7 +17,7 @@ import {
   fetchRecordsAt,
   fetchTargetKey,
 } from "../../src/kafka/fetch-batches.ts";
-import { requestWriter, sendRaw } from "../../src/kafka/raw.ts";
+import { sendRaw } from "../../src/kafka/raw.ts";
 import { parseRecordBatches } from "../../src/kafka/record-batch.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { admin, closeHarnessClients, commitOffsets, createTopic, kafka, produce, uniqueName } from "./harness.ts";

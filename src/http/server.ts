@@ -78,8 +78,8 @@ function createBasicAuth(http: HttpServerConfig): (req: Request) => Promise<Resp
   const good = new Set<string>();
   const bad = new Set<string>();
   const users = new Map(Object.entries(http.basicAuthUsers));
-  // A real hash of a random password: unknown users are checked against it and always fail.
-  const dummyHash = Bun.password.hashSync(crypto.randomUUID(), { algorithm: "bcrypt", cost: costOf(users) });
+  // A real hash of a random password (made off the event loop): unknown users are checked against it.
+  const dummyHash = Bun.password.hash(crypto.randomUUID(), { algorithm: "bcrypt", cost: costOf(users) });
   const limiter = createLimiter(MAX_VERIFYING, MAX_WAITING);
   const unauthorized = () =>
     new Response("unauthorized\n", {
@@ -103,7 +103,7 @@ function createBasicAuth(http: HttpServerConfig): (req: Request) => Promise<Resp
     const hash = users.get(credentials.user);
     const verdict = await limiter(async () => {
       try {
-        const ok = await Bun.password.verify(credentials.password, hash ?? dummyHash);
+        const ok = await Bun.password.verify(credentials.password, hash ?? (await dummyHash));
         return ok && hash !== undefined;
       } catch {
         return false;

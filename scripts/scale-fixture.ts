@@ -135,9 +135,10 @@ async function createTopics(admin: Admin, topics: string[], partitions: number):
   }
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    const md = await admin.fetchTopicMetadata({ topics });
-    const ready = md.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
-    if (ready && md.topics.length === topics.length) return;
+    // Fresh topics may still be unknown to the broker answering (UNKNOWN_TOPIC_OR_PARTITION): retry.
+    const md = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    const ready = md?.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+    if (ready && md?.topics.length === topics.length) return;
     await Bun.sleep(250);
   }
   throw new Error("scale fixture: topics have no leaders after 120 s");

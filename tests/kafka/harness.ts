@@ -395,3 +395,48 @@ function registerZstdCodec(): void {
     decompress: async (buffer: Buffer) => Buffer.from(Bun.zstdDecompressSync(buffer)),
   });
 }
+
+export interface JavaConsumer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Apache Kafka's console consumer in a group (KIP-848 `consumer` protocol by default):
+ * it reads the topic from the beginning and stays a member until stopped.
+ */
+export async function startJavaConsumer(
+  group: string,
+  topic: string,
+  opts: HarnessOptions & { protocol?: "consumer" | "classic"; clientId?: string } = {},
+): Promise<JavaConsumer> {
+  const env = await kafka(opts.brokers ?? 1);
+  const args = [
+    "java",
+    "-Xmx256m",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-cp",
+    `${env.lib}/*`,
+    "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "--bootstrap-server",
+    env.bootstrap.join(","),
+    "--topic",
+    topic,
+    "--group",
+    group,
+    "--from-beginning",
+    "--consumer-property",
+    `group.protocol=${opts.protocol ?? "consumer"}`,
+    "--consumer-property",
+    `client.id=${opts.clientId ?? "klag-java"}`,
+    "--consumer-property",
+    "auto.commit.interval.ms=500",
+  ];
+  const proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
+  return {
+    async stop() {
+      proc.kill();
+      await proc.exited;
+    },
+  };
+}

@@ -422,7 +422,6 @@ describe("idle partitions", () => {
     expect(message.result.stats.fetchRequests).toBe(0);
     expect(message.result.methodCounts.message).toBe(50);
     expect([...message.result.timeLag.values()].every((v) => v.seconds === 0)).toBe(true);
-    expect(message.result.stats.durationMs).toBeLessThan(rate.result.stats.durationMs + 100);
   });
 
   test("50 lagging partitions with nothing newer are one Fetch request that does not wait", async () => {
@@ -444,7 +443,8 @@ describe("idle partitions", () => {
       `50 lagging idle partitions: ${c.result.stats.fetchRequests} Fetch request(s) in ${c.result.stats.durationMs} ms`,
     );
     expect(c.result.stats.fetchRequests).toBe(1);
-    expect(c.result.stats.durationMs).toBeLessThan(1000);
+    // Not a speed target: a round that waited for data would run into the 10 s fetch timeout.
+    expect(c.result.stats.durationMs).toBeLessThan(10_000 / 2);
     for (let p = 0; p < 50; p++) expect(seconds(c, group, topic, p)).toBeCloseTo((c.nowMs - (base + p)) / 1000, 3);
   });
 });
@@ -591,12 +591,14 @@ describe("transactions", () => {
       await commitOffsets(behind, topic, [{ partition: 0, offset: 2 }]);
       await commitOffsets(onMarker, topic, [{ partition: 0, offset: 5 }]);
       const groups = [atLso, behind, onMarker];
-      const c = await cycle(stageFor({ mode: "message" }), groups, [topic]);
+      const c = await cycle(stageFor({ mode: "message", fetchTimeoutMs: 10_000 }), groups, [topic]);
       expect(c.watermarks.get(`${topic}\u00000`)).toMatchObject({ earliest: 0, latest: 11, lastStable: 6 });
       console.log(
         `open transaction: Fetch round ${c.result.stats.durationMs} ms, ${c.result.stats.fetchRequests} request(s)`,
       );
-      expect(c.result.stats.durationMs).toBeLessThan(1000);
+      // Not a speed target: a round blocked by the open transaction would run into the 10 s timeout.
+      expect(c.result.stats.fetchRequests).toBe(1);
+      expect(c.result.stats.durationMs).toBeLessThan(10_000 / 2);
       // Lag against the high watermark (as kafka-consumer-groups), and the distance to the LSO.
       expect(partitionLag(c, atLso, topic, 0)).toMatchObject({ lag: 5, lagStable: 0 });
       expect(partitionLag(c, behind, topic, 0)).toMatchObject({ lag: 9, lagStable: 4 });

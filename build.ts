@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync,
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import pkg from "./package.json" with { type: "json" };
-import { ARCHES, assembleRootfs, type DockerArch, elfMachine, rootfsDir } from "./scripts/rootfs.ts";
+import { ARCHES, assembleRootfs, commitTime, type DockerArch, elfMachine, rootfsDir } from "./scripts/rootfs.ts";
 
 const ROOT = import.meta.dir;
 
@@ -181,7 +181,6 @@ async function main(argv: string[]): Promise<number> {
   mkdirSync(opts.outDir, { recursive: true });
   const stamp = buildStamp();
   console.error(`build: klag-exporter ${stamp.version} (commit ${stamp.commit}) with bun ${Bun.version}`);
-  const commitTime = Number(run(["git", "log", "-1", "--format=%ct"]).out.trim()) || undefined;
   for (const arch of opts.targets) {
     const target = targetFor(arch);
     const started = performance.now();
@@ -195,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
         arch: target.dockerArch,
         binary: outfile,
         outDir: rootfsDir(opts.outDir, target.dockerArch),
-        mtime: commitTime,
+        mtime: commitTime(),
       });
       console.error(`build: ${relative(ROOT, r.outDir)}/ (${r.entries.length} entries, glibc from ${r.deb})`);
     }
@@ -209,6 +208,17 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     console.error(`build: ${v.out.trim()}`);
+  }
+  // The foreign binary too, when qemu-user can run it on the libraries of its rootfs.
+  const qemu = Bun.which("qemu-aarch64-static");
+  if (hostArch === "x64" && opts.targets.includes("arm64") && opts.rootfs && qemu) {
+    const prefix = rootfsDir(opts.outDir, "arm64");
+    const v = run([qemu, "-L", prefix, join(opts.outDir, binaryName("arm64")), "version"]);
+    if (v.code !== 0 || !v.out.includes(stamp.commit)) {
+      console.error(`build: ${binaryName("arm64")} version under qemu printed ${JSON.stringify(v.out + v.err)}`);
+      return 1;
+    }
+    console.error(`build: arm64 under qemu: ${v.out.trim()}`);
   }
   const sums = await writeSums(opts.outDir);
   console.error(`build: ${relative(ROOT, sums)}`);

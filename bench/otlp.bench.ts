@@ -6,9 +6,24 @@
  * no-decode mode (counts bytes, so the collector side costs little of the shared CPU).
  * Run: bun run bench/otlp.bench.ts   (≈4.5 min; BENCH_SECONDS per variant, default 60)
  *
- * RESULTS — see the table printed by the run and docs/otlp.md ("Cost"); filled in below.
+ * RESULTS (AMD EPYC, 2 vCPU, 24 GB, Linux 6.18, Bun 1.4.5; the machine was shared with other
+ * test runs, load average 12.8 at the start, so wall-clock figures are noisy; CPU is the child's
+ * own utime+stime from /proc, RSS is VmRSS sampled every 0.5 s; 60 s measured per variant):
  *
- * CONCLUSION — filled in below.
+ *   series   otlp  RSS start→end (peak) MB   CPU %   CPU s per 10 s   requests ok/failed   MB per export
+ *   20000    off   91→127 (130)             0.5     0.05             -                    -
+ *   20000    on    124→119 (179)            1.2     0.12             65/0                 6.7
+ *   100000   off   227→226 (422)            2.1     0.21             -                    -
+ *   100000   on    331→291 (400)            4.9     0.49             331/0                34.0
+ *
+ * Same run with the SDK's generic protobuf serializer and labels read through forEachSeries (the
+ * first version of the bridge): 20k on 238→314 MB (409 peak), 0.34 s per 10 s; 100k on
+ * 937→941 MB (2,624 peak), 1.72 s per 10 s.
+ *
+ * CONCLUSION: OTLP export costs ~0.07 s CPU per 20k-series export and ~0.3 s per 100k (3 % of a
+ * core at 10 s), RSS stays within ~100 MB of the OTLP-off process and flat over time (no growth
+ * across exports). Reading the rendered exposition bytes and encoding them directly is what makes
+ * it cheap: 5x less CPU and 3-6x less memory than the SDK's object-per-attribute path.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -83,7 +98,9 @@ async function measure(binary: string, series: number, endpoint: string | undefi
   const last = measured.at(-1)!;
   const cpuSeconds = (last.cpuTicks - first.cpuTicks) / CLK_TCK;
   const wallSeconds = (last.tMs - first.tMs) / 1000;
-  const info = lastLine ? (JSON.parse(lastLine) as { cycleMs: number; otlp: { ok: number; failed: number } | null }) : undefined;
+  const info = lastLine
+    ? (JSON.parse(lastLine) as { cycleMs: number; otlp: { ok: number; failed: number } | null })
+    : undefined;
   return {
     series,
     otlp: endpoint !== undefined,
@@ -119,7 +136,9 @@ async function main(): Promise<void> {
       { version: "bench", commit: "bench" },
     );
     console.log(`machine: ${machine()}`);
-    console.log(`each variant: ${SECONDS} s measured after a ${INTERVAL_MS / 1000 + 2} s warm-up, interval ${INTERVAL_MS / 1000} s\n`);
+    console.log(
+      `each variant: ${SECONDS} s measured after a ${INTERVAL_MS / 1000 + 2} s warm-up, interval ${INTERVAL_MS / 1000} s\n`,
+    );
     const results: Result[] = [];
     for (const series of SIZES) {
       for (const otlp of [false, true]) {
@@ -134,7 +153,9 @@ async function main(): Promise<void> {
         console.log(JSON.stringify(r));
       }
     }
-    console.log("\nseries   otlp  RSS start→end (peak) MB   CPU %   CPU s per 10 s   OTLP requests ok/failed   MB per export   cycle ms");
+    console.log(
+      "\nseries   otlp  RSS start→end (peak) MB   CPU %   CPU s per 10 s   OTLP requests ok/failed   MB per export   cycle ms",
+    );
     for (const r of results) {
       console.log(
         [

@@ -282,6 +282,13 @@ export function listTree(dir: string, prefix = ""): string[] {
   return result;
 }
 
+/** Unix time of the last commit (the rootfs entries' mtime), or undefined outside git. */
+export function commitTime(cwd = ROOT): number | undefined {
+  const p = Bun.spawnSync(["git", "log", "-1", "--format=%ct"], { cwd, stdout: "pipe", stderr: "ignore" });
+  const t = Number(p.stdout.toString().trim());
+  return p.exitCode === 0 && t > 0 ? t : undefined;
+}
+
 /** The rootfs folder for an architecture under `dist`. */
 export function rootfsDir(dist: string, arch: DockerArch): string {
   return join(dist, `rootfs-${arch}`);
@@ -310,7 +317,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${binary} is missing: run build.ts first`);
       return 1;
     }
-    const r = assembleRootfs({ arch, binary, outDir: rootfsDir(dist, arch) });
+    const r = assembleRootfs({ arch, binary, outDir: rootfsDir(dist, arch), mtime: commitTime() });
     console.error(`rootfs ${arch}: ${r.outDir} (${r.entries.length} entries, libs from ${r.deb})`);
   }
   return 0;

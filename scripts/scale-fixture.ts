@@ -54,7 +54,11 @@ export async function buildScaleFixture(opts: ScaleFixtureOptions): Promise<Scal
   const topicCount = Math.ceil(opts.partitions / perTopic);
   const topics = Array.from({ length: topicCount }, (_, t) => `${prefix}-topic-${String(t).padStart(4, "0")}`);
   const groups = Array.from({ length: opts.groups }, (_, g) => `${prefix}-group-${String(g).padStart(4, "0")}`);
-  const kafka = new Kafka({ brokers: opts.bootstrap.split(","), clientId: "klag-scale-fixture", logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: opts.bootstrap.split(","),
+    clientId: "klag-scale-fixture",
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -137,7 +141,9 @@ async function createTopics(admin: Admin, topics: string[], partitions: number):
   while (Date.now() < deadline) {
     // Fresh topics may still be unknown to the broker answering (UNKNOWN_TOPIC_OR_PARTITION): retry.
     const md = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
-    const ready = md?.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+    const ready = md?.topics.every(
+      (t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0),
+    );
     if (ready && md?.topics.length === topics.length) return;
     await Bun.sleep(250);
   }

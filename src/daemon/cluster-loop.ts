@@ -30,7 +30,12 @@ import { createGaugeStore, type GaugeStore } from "../metrics/store.ts";
 /** What the loop needs from Kafka (implemented by src/kafka/client.ts). */
 export interface LagSource {
   metadata(opts: { refresh?: boolean }): Promise<Outcome<ClusterMetadata>>;
-  listGroups(): Promise<{ groups: Outcome<ListedGroup[]>; failedBrokers: number }>;
+  listGroups(): Promise<{
+    groups: Outcome<ListedGroup[]>;
+    failedBrokers: number;
+    /** Groups known from earlier listings of the brokers that failed now. */
+    missing?: readonly { groupId: string; reason: FailureReason }[];
+  }>;
   describeGroups(groups: readonly ListedGroup[]): Promise<Map<string, Outcome<GroupDescription>>>;
   fetchCommittedOffsets(groupIds: readonly string[]): Promise<Map<string, Outcome<CommittedOffset[]>>>;
   fetchWatermarks(
@@ -238,6 +243,8 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     // The client lists consumer groups only: protocol type "consumer" (classic and KIP-848) and ""
     // (groups that only commit offsets, e.g. Spark or admin tools), never connect/share/streams.
     const groups = listed.groups.value.filter((g) => groupFilter(g.groupId));
+    // Groups whose coordinator could not list them this cycle: absent, and counted as such.
+    for (const m of listed.missing ?? []) if (groupFilter(m.groupId)) bump(failedGroups, m.reason);
     phaseMs.set("list_groups", clock.nowMs() - t);
 
     t = clock.nowMs();
@@ -422,4 +429,8 @@ function mergeCounts(a: Map<FailureReason, number>, b: Map<FailureReason, number
   const out = new Map(a);
   for (const [k, v] of b) out.set(k, (out.get(k) ?? 0) + v);
   return out;
+}
+
+function bump(map: Map<FailureReason, number>, key: FailureReason): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
 }

@@ -183,6 +183,12 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     exposition,
     url: () => server?.url,
     async start() {
+      if (config.exporter.leadership.enabled) {
+        // Said loudly rather than silently ignored: every replica collects and serves.
+        logger.warn(
+          "exporter.leadership.enabled is set, but Kubernetes lease election is not implemented in this version: this instance collects and reports is_leader=true; run one replica",
+        );
+      }
       publishProcess();
       for (const cluster of config.clusters) addCluster(cluster, false);
       server = startHttpServer({

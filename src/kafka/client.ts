@@ -27,6 +27,7 @@ import {
   createRawCluster,
   type KafkaConnection,
   type KafkaLogger,
+  KafkaTransportError,
   pickVersion,
   RequestStats,
   sendRaw,
@@ -59,6 +60,11 @@ export interface ListGroupsResult {
   groups: Outcome<ListedGroup[]>;
   /** How many brokers failed (their groups are absent, not gone). */
   failedBrokers: number;
+  /**
+   * Groups a failed broker listed last time that no broker listed now: missing this cycle, to be
+   * counted (failed_groups) rather than silently dropped.
+   */
+  missing: { groupId: string; reason: FailureReason }[];
   brokerFailures: BrokerFailure[];
 }
 
@@ -105,12 +111,35 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
   let inflight: Promise<Outcome<MetadataState>> | undefined;
   /** groupId → ListGroups v5 groupType, to send KIP-848 groups straight to ConsumerGroupDescribe. */
   const groupTypes = new Map<string, string>();
+  /** node id → the groups that broker listed at its last successful ListGroups. */
+  const lastListing = new Map<number, string[]>();
 
+  /**
+   * Metadata from any broker. A broker that hangs gets at most half the remaining time, then the
+   * next broker is asked: one hung broker must not blank the whole cluster.
+   */
   const refreshMetadata = async (deadline: Deadline): Promise<Outcome<MetadataState>> => {
+    const avoid = new Set<number>();
+    let last: Outcome<MetadataState> = fail("broker_error", "no broker answered Metadata");
+    for (let attempt = 0; attempt < 3 && !deadline.expired(); attempt++) {
+      const share = attempt < 2 ? Math.max(1, Math.floor(deadline.remainingMs() / 2)) : deadline.remainingMs();
+      const outcome = await refreshMetadataOnce(new Deadline(share), avoid);
+      if (outcome.kind === "ok" || !outcome.transport) return outcome.result;
+      last = outcome.result;
+    }
+    return last;
+  };
+
+  const refreshMetadataOnce = async (
+    deadline: Deadline,
+    avoid: Set<number>,
+  ): Promise<{ kind: "ok" | "error"; result: Outcome<MetadataState>; transport?: boolean }> => {
+    let nodeId: number | undefined;
     try {
-      const broker = await raw.anyBroker(deadline.remainingMs());
+      const broker = await raw.anyBroker(deadline.remainingMs(), avoid);
+      nodeId = broker.nodeId;
       const version = pickVersion(broker, METADATA.apiKey, METADATA.minVersion, METADATA.maxVersion);
-      if (version === undefined) return fail("broker_error", "broker lacks Metadata v1+");
+      if (version === undefined) return { kind: "error", result: fail("broker_error", "broker lacks Metadata v1+") };
       const r = await sendRaw(broker, {
         apiKey: METADATA.apiKey,
         apiVersion: version,
@@ -122,7 +151,8 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
       const response = decodeMetadataResponse(r, version);
       if (response.errorCode !== 0) {
         stats.error(METADATA.apiName);
-        return fail(reasonForCode(response.errorCode, "broker_error"), `Metadata ${errorName(response.errorCode)}`);
+        const reason = reasonForCode(response.errorCode, "broker_error");
+        return { kind: "error", result: fail(reason, `Metadata ${errorName(response.errorCode)}`) };
       }
       const topics = new Map<string, PartitionMetadata[]>();
       const topicIds = new Map<string, string>();
@@ -153,9 +183,15 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
       if (topicIds.size > 0) metadata.topicIds = topicIds;
       state = { metadata, topicNamesById, fetchedAtMs: Date.now() };
       stale = false;
-      return ok(state);
+      return { kind: "ok", result: ok(state) };
     } catch (error) {
-      return failureFromError(error, "broker_error");
+      // A transport failure (timeout, broken connection): the next attempt asks another broker.
+      if (nodeId !== undefined) avoid.add(nodeId);
+      return {
+        kind: "error",
+        result: failureFromError(error, "broker_error"),
+        transport: error instanceof KafkaTransportError,
+      };
     }
   };
 
@@ -210,7 +246,7 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
     async listGroups() {
       const deadline = new Deadline(timeoutMs);
       const meta = await getMetadata(deadline);
-      if (meta.kind === "error") return { groups: meta, failedBrokers: 0, brokerFailures: [] };
+      if (meta.kind === "error") return { groups: meta, failedBrokers: 0, brokerFailures: [], missing: [] };
       const nodeIds = meta.value.metadata.brokers.map((b) => b.nodeId);
       const brokerFailures: BrokerFailure[] = [];
       const perBroker = await Promise.all(
@@ -237,12 +273,17 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
               brokerFailures.push({ nodeId, reason, message: `ListGroups ${errorName(response.errorCode)}` });
               return [];
             }
-            return response.groups.filter(isConsumerGroup).map((g) => {
+            const groups = response.groups.filter(isConsumerGroup).map((g) => {
               const listed: ListedGroup = { groupId: g.groupId, protocolType: g.protocolType };
               if (g.groupType !== undefined) listed.groupType = g.groupType;
               if (g.groupState !== undefined) listed.state = toGroupState(g.groupState);
               return listed;
             });
+            lastListing.set(
+              nodeId,
+              groups.map((g) => g.groupId),
+            );
+            return groups;
           } catch (error) {
             const f = failureFromError(error, "broker_error");
             if (f.kind === "error") brokerFailures.push({ nodeId, reason: f.reason, message: f.message });
@@ -264,6 +305,7 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
           groups: fail(first.reason, `ListGroups failed on every broker: ${first.message}`),
           failedBrokers: brokerFailures.length,
           brokerFailures,
+          missing: [],
         };
       }
       // During a coordinator move a group can be listed by two brokers for a moment.
@@ -275,8 +317,15 @@ export function createKafkaClusterClient(opts: KafkaClusterClientOptions): Kafka
         router.retainOnly(listed);
         for (const g of groupTypes.keys()) if (!listed.has(g)) groupTypes.delete(g);
       }
+      const missing: { groupId: string; reason: FailureReason }[] = [];
+      for (const f of brokerFailures) {
+        for (const groupId of lastListing.get(f.nodeId) ?? []) {
+          if (!byId.has(groupId)) missing.push({ groupId, reason: f.reason });
+        }
+      }
+      for (const nodeId of lastListing.keys()) if (!nodeIds.includes(nodeId)) lastListing.delete(nodeId);
       const groups = [...byId.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
-      return { groups: ok(groups), failedBrokers: brokerFailures.length, brokerFailures };
+      return { groups: ok(groups), failedBrokers: brokerFailures.length, brokerFailures, missing };
     },
 
     async describeGroups(groups) {

@@ -39,17 +39,43 @@ export interface CoordinatorRouter {
 
 export function createCoordinatorRouter(ctx: EdgeContext): CoordinatorRouter {
   const cache = new Map<string, number>();
+  /** Lookups in flight per group: concurrent callers (describe and offsets) share one request. */
+  const inflight = new Map<string, Promise<Outcome<number>>>();
 
-  /** Coordinator node id per group, from the cache or FindCoordinator. */
+  /** Coordinator node id per group, from the cache, a lookup in flight, or FindCoordinator. */
   const find = async (groupIds: readonly string[], deadline: Deadline): Promise<Map<string, Outcome<number>>> => {
     const out = new Map<string, Outcome<number>>();
     const missing: string[] = [];
+    const waiting: [string, Promise<Outcome<number>>][] = [];
     for (const g of groupIds) {
       const nodeId = cache.get(g);
-      if (nodeId === undefined) missing.push(g);
-      else out.set(g, ok(nodeId));
+      if (nodeId !== undefined) out.set(g, ok(nodeId));
+      else {
+        const pending = inflight.get(g);
+        if (pending === undefined) missing.push(g);
+        else waiting.push([g, pending]);
+      }
     }
-    if (missing.length === 0) return out;
+    if (missing.length > 0) {
+      const lookup = lookUp(missing, deadline);
+      for (const g of missing) {
+        const shared = lookup.then((m) => m.get(g)!);
+        shared.catch(() => {}); // rejections reach whoever awaits it; unawaited, it is not "unhandled"
+        inflight.set(g, shared);
+      }
+      try {
+        for (const [g, o] of await lookup) out.set(g, o);
+      } finally {
+        for (const g of missing) inflight.delete(g);
+      }
+    }
+    for (const [g, pending] of waiting) out.set(g, await pending);
+    return out;
+  };
+
+  /** FindCoordinator for `missing` (none cached or in flight); every group gets an outcome. */
+  const lookUp = async (missing: readonly string[], deadline: Deadline): Promise<Map<string, Outcome<number>>> => {
+    const out = new Map<string, Outcome<number>>();
 
     let broker: BrokerHandle;
     try {

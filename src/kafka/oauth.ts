@@ -1,13 +1,18 @@
 /**
- * SASL/OAUTHBEARER token provider for kafkajs: the OIDC client-credentials flow librdkafka
- * runs for `sasl.oauthbearer.method = "oidc"`. Tokens are cached until shortly before expiry.
+ * SASL/OAUTHBEARER for kafkajs: the OIDC client-credentials token provider librdkafka runs for
+ * `sasl.oauthbearer.method = "oidc"` (tokens cached until shortly before expiry), and the SASL
+ * exchange itself, which, unlike kafkajs' built-in one, notices when the broker rejects a token.
  */
+import type { AuthenticationProviderArgs, Authenticator } from "kafkajs";
 import type { OidcSettings } from "./connection-options.ts";
 
 export interface OauthToken {
   value: string;
   extensions?: Record<string, string>;
 }
+
+/** kafkajs' `oauthBearerProvider`, plus a way to drop a token the broker refused. */
+export type OidcTokenProvider = (() => Promise<OauthToken>) & { invalidate(token: OauthToken): void };
 
 /**
  * kafkajs re-authenticates a connection when its SASL session (bounded by the token's expiry on
@@ -27,7 +32,7 @@ const MIN_REFRESH_MARGIN_MS = KAFKAJS_REAUTH_THRESHOLD_MS + 5_000;
 export function createOidcTokenProvider(
   oidc: OidcSettings,
   opts: { timeoutMs: number; fetch?: typeof fetch; now?: () => number },
-): () => Promise<OauthToken> {
+): OidcTokenProvider {
   const doFetch = opts.fetch ?? fetch;
   const now = opts.now ?? Date.now;
   let cached: { token: OauthToken; refreshAtMs: number } | undefined;
@@ -77,13 +82,18 @@ export function createOidcTokenProvider(
     return token;
   };
 
-  return async () => {
+  const provider = async () => {
     if (cached !== undefined && now() < cached.refreshAtMs) return cached.token;
     inflight ??= request().finally(() => {
       inflight = undefined;
     });
     return inflight;
   };
+  return Object.assign(provider, {
+    invalidate(token: OauthToken) {
+      if (cached?.token === token) cached = undefined;
+    },
+  });
 }
 
 /** The URL without `user:password@` (messages must not carry credentials). */
@@ -96,4 +106,71 @@ function withoutUserinfo(url: string): string {
   } catch {
     return "(malformed URL)";
   }
+}
+
+/**
+ * kafkajs `authenticationProvider` for OAUTHBEARER (RFC 7628). kafkajs' built-in one sends the
+ * token and takes any answer as success, but a broker that rejects a token (wrong issuer,
+ * audience or signature, expired) answers with a JSON error challenge and waits for the client's
+ * %x01 acknowledgement; kafkajs then sends its next request into the unfinished exchange and the
+ * broker fails it with ILLEGAL_SASL_STATE ("Metadata error 34"). Here the challenge is
+ * acknowledged and turned into an authentication error that says what happened, and the refused
+ * token is dropped from the cache.
+ */
+export function oauthBearerAuthenticator(
+  getToken: OidcTokenProvider,
+): (args: AuthenticationProviderArgs) => Authenticator {
+  return ({ host, port, saslAuthenticate }) => ({
+    async authenticate() {
+      const token = await getToken();
+      const challenge = await saslAuthenticate<Buffer>({
+        request: bytesRequest(Buffer.from(initialClientResponse(token))),
+        response: { decode: async (raw: Buffer) => raw, parse: (data: Buffer) => unframe(data) },
+      });
+      if (challenge === undefined || challenge.length === 0) return;
+      const detail = challenge
+        .toString("utf8")
+        .replace(/[^\x20-\x7e]/g, "")
+        .slice(0, 300);
+      // The server expects a lone %x01, then ends the exchange with an error of its own.
+      await saslAuthenticate({ request: bytesRequest(Buffer.from([1])) }).catch(() => {});
+      // The next attempt asks the identity provider for a new token (keys may have rotated).
+      getToken.invalidate(token);
+      const error = new Error(
+        `SASL OAUTHBEARER authentication failed: broker ${host}:${port} rejected the token (${detail}); ` +
+          "check the token's issuer, audience, expiry and signing key against the broker's OAuth settings",
+      );
+      error.name = "KafkaJSSASLAuthenticationError";
+      throw error;
+    },
+  });
+}
+
+/** RFC 7628 §3.1 client initial response: gs2 header, auth=Bearer, extensions, terminated by two %x01. */
+function initialClientResponse(token: OauthToken): string {
+  const SOH = "\u0001";
+  const extensions = Object.entries(token.extensions ?? {}).map(([k, v]) => `${SOH}${k}=${v}`);
+  return `n,,${SOH}auth=Bearer ${token.value}${extensions.join("")}${SOH}${SOH}`;
+}
+
+/** kafkajs writes the request's bytes as they are: Kafka BYTES, i.e. an int32 length and the payload. */
+function bytesRequest(payload: Buffer): { encode: () => Promise<Buffer> } {
+  return {
+    encode: async () => {
+      const out = Buffer.alloc(4 + payload.length);
+      out.writeInt32BE(payload.length, 0);
+      payload.copy(out, 4);
+      return out;
+    },
+  };
+}
+
+/** kafkajs hands the server's auth bytes back length-prefixed (see saslAuthenticate/v1/response.js). */
+function unframe(data: Buffer): Buffer {
+  if (data.length >= 4) {
+    const length = data.readInt32BE(0);
+    if (length === -1) return Buffer.alloc(0);
+    if (length === data.length - 4) return data.subarray(4);
+  }
+  return data;
 }

@@ -25,11 +25,11 @@
  *     return decodeListGroupsResponse(r, 4); // protocol/groups.ts
  *   });
  */
-import type { SASLOptions } from "kafkajs";
+import type { Mechanism, SASLOptions } from "kafkajs";
 import { Kafka, logLevel } from "kafkajs";
 import type { KafkaJsConnection } from "./connection-options.ts";
 import { KafkaTimeoutError, withTimeout } from "./deadline.ts";
-import { createOidcTokenProvider } from "./oauth.ts";
+import { createOidcTokenProvider, oauthBearerAuthenticator } from "./oauth.ts";
 import { ProtocolReader } from "./wire.ts";
 
 export { requestWriter } from "./protocol/codec.ts";
@@ -100,6 +100,25 @@ export class RequestStats {
   }
 }
 
+/**
+ * Which brokers failed a request recently (timeout or broken connection). "Any broker" requests
+ * (Metadata, FindCoordinator) avoid them for a while, so one hung broker cannot blank a cluster
+ * whose other brokers answer. A later success clears the mark.
+ */
+export class BrokerHealth {
+  private readonly suspectUntil = new Map<number, number>();
+  constructor(private readonly avoidMs = 60_000) {}
+  failed(nodeId: number): void {
+    if (nodeId >= 0) this.suspectUntil.set(nodeId, Date.now() + this.avoidMs);
+  }
+  ok(nodeId: number): void {
+    this.suspectUntil.delete(nodeId);
+  }
+  suspect(nodeId: number): boolean {
+    return (this.suspectUntil.get(nodeId) ?? 0) > Date.now();
+  }
+}
+
 /** A connected broker. Obtain one from `client.withBroker`; use it with `sendRaw`. */
 export class BrokerHandle {
   /** @internal */
@@ -110,6 +129,7 @@ export class BrokerHandle {
     private readonly kjs: KjsBroker,
     private readonly stats: RequestStats,
     private readonly defaultTimeoutMs: number,
+    private readonly health?: BrokerHealth,
   ) {}
 
   /** The API versions this broker supports for `apiKey`, or undefined when it lacks the API. */
@@ -142,10 +162,13 @@ export class BrokerHandle {
       const payload = await withTimeout(this.kjs.connectionPool.send(protocolRequest), timeoutMs, what);
       const reader = new ProtocolReader(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
       if (req.flexibleResponse) reader.skipTaggedFields();
+      this.health?.ok(this.nodeId);
       return reader;
     } catch (error) {
       this.stats.error(req.apiName);
-      throw toTransportError(error, what, () => this.kjs.disconnect());
+      const transport = toTransportError(error, what, () => this.kjs.disconnect());
+      this.health?.failed(this.nodeId);
+      throw transport;
     }
   }
 }
@@ -165,8 +188,11 @@ export function sendRaw(broker: BrokerHandle, req: RawRequest): Promise<Protocol
 
 /** Broker connections of one cluster: bootstrap, then one kafkajs Broker per metadata node id. */
 export interface RawCluster {
-  /** Any connected broker: a known one if possible, else a bootstrap server. */
-  anyBroker(timeoutMs: number): Promise<BrokerHandle>;
+  /**
+   * Any connected broker: a known one if possible, else a bootstrap server. Brokers in `avoid`
+   * and brokers that failed recently are taken only when nothing else answers.
+   */
+  anyBroker(timeoutMs: number, avoid?: ReadonlySet<number>): Promise<BrokerHandle>;
   /** The broker with this node id, connected. Throws if unknown or unreachable. */
   broker(nodeId: number, timeoutMs: number): Promise<BrokerHandle>;
   /** Replaces the known brokers (from Metadata); changed or removed ones are disconnected. */
@@ -216,6 +242,7 @@ export function createRawCluster(opts: {
     kjs?: KjsBroker;
   }
   const brokers = new Map<number, Entry>();
+  const health = new BrokerHealth();
   let seed: { handle: BrokerHandle; kjs: KjsBroker } | undefined;
   let closed = false;
 
@@ -238,6 +265,7 @@ export function createRawCluster(opts: {
       kjs,
       stats,
       timeoutMs,
+      health,
     );
     return { handle, kjs };
   };
@@ -288,12 +316,15 @@ export function createRawCluster(opts: {
   };
 
   return {
-    async anyBroker(ms) {
+    async anyBroker(ms, avoid) {
       const end = Date.now() + ms;
-      const known = [...brokers.values()];
-      const connected = known.find((e) => e.kjs?.isConnected());
+      const usable = (e: Entry) => !avoid?.has(e.nodeId) && !health.suspect(e.nodeId);
+      // Healthy brokers first (connected ones before new connections), suspects last.
+      const known = [...brokers.values()].filter((e) => !avoid?.has(e.nodeId));
+      const connected = known.find((e) => e.kjs?.isConnected() && usable(e));
       if (connected !== undefined) return (await entryBroker(connected)).handle;
-      for (const e of shuffle(known)) {
+      const ordered = [...shuffle(known.filter(usable)), ...shuffle(known.filter((e) => !usable(e)))];
+      for (const e of ordered) {
         const left = end - Date.now();
         if (left <= 0) break;
         try {
@@ -326,7 +357,7 @@ export function createRawCluster(opts: {
           adopted.nodeId = nodeId;
           entry.kjs = adopted;
           entry.ready = Promise.resolve({
-            handle: new BrokerHandle(nodeId, seed.handle.address, adopted, stats, timeoutMs),
+            handle: new BrokerHandle(nodeId, seed.handle.address, adopted, stats, timeoutMs, health),
             kjs: adopted,
           });
           seed = undefined;
@@ -430,12 +461,11 @@ function internalCluster(kafka: Kafka): KjsCluster {
   return cluster as KjsCluster;
 }
 
-function toKafkajsSasl(sasl: NonNullable<KafkaConnection["sasl"]>, timeoutMs: number): SASLOptions {
+function toKafkajsSasl(sasl: NonNullable<KafkaConnection["sasl"]>, timeoutMs: number): SASLOptions | Mechanism {
   if (sasl.mechanism === "oauthbearer") {
-    return {
-      mechanism: "oauthbearer",
-      oauthBearerProvider: createOidcTokenProvider(sasl.oidc, { timeoutMs: Math.min(timeoutMs, 10_000) }),
-    };
+    // Our own SASL exchange: kafkajs' built-in OAUTHBEARER misses the broker rejecting a token.
+    const provider = createOidcTokenProvider(sasl.oidc, { timeoutMs: Math.min(timeoutMs, 10_000) });
+    return { mechanism: "oauthbearer", authenticationProvider: oauthBearerAuthenticator(provider) };
   }
   switch (sasl.mechanism) {
     case "plain":

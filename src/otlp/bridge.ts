@@ -1,9 +1,10 @@
 /**
  * The OTLP bridge: pushes the series of the currently published gauge stores to an OTLP/gRPC
  * collector every `export_interval`, through the OpenTelemetry metrics SDK (MeterProvider,
- * PeriodicExportingMetricReader, OTLPMetricExporter). See docs/otlp.md.
+ * PeriodicExportingMetricReader with a store-backed MetricProducer) and the OTLP/gRPC exporter
+ * stack. See docs/otlp.md.
  */
-import { defaultResource, envDetector, detectResources, resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import type { OtelConfig } from "../config/types.ts";
 import type { Logger } from "../lib/log.ts";
@@ -19,9 +20,9 @@ export const SERVICE_NAME = "klag-exporter";
 export const UNLIMITED_CARDINALITY = 1_000_000;
 
 /**
- * Data points per OTLP request. A group-lag point with typical names is ~300 bytes encoded,
- * so a request stays near 0.6 MB (2 MB with 1 kB of labels per point), well under the 4 MiB that grpc servers and the OpenTelemetry
- * Collector accept by default.
+ * Data points per OTLP request. A group-lag point with typical names is ~300 bytes encoded, so
+ * a request stays near 0.6 MB (2 MB with 1 kB of labels per point), well under the 4 MiB that
+ * grpc servers and the OpenTelemetry Collector accept by default.
  */
 export const DEFAULT_POINTS_PER_REQUEST = 2_000;
 
@@ -36,6 +37,8 @@ export interface OtlpBridgeOptions {
   maxSeries?: number;
   /** Data points per OTLP request; a larger snapshot is sent as several requests. */
   maxPointsPerRequest?: number;
+  /** A kind of export error is logged at most once per this interval (default 10 min). */
+  logRepeatMs?: number;
   nowMs?: () => number;
 }
 
@@ -81,6 +84,7 @@ export function createOtlpBridge(opts: OtlpBridgeOptions): OtlpBridge {
         timeoutMs: exportTimeoutMs,
         minRebuildMs: Math.max(1_000, config.exportIntervalMs / 2),
         nowMs,
+        ...(opts.logRepeatMs !== undefined ? { logRepeatMs: opts.logRepeatMs } : {}),
       });
       const producer = createStoreProducer({
         sources: opts.sources,

@@ -1,18 +1,23 @@
 /**
- * The OTLP/gRPC push exporter as the bridge uses it: builds the SDK's OTLPMetricExporter from
- * `[exporter.otel]` (credentials, metadata, compression, deadline), counts and logs outcomes
- * (one line per distinct error until exports succeed again), rebuilds the channel after
- * connection failures, and never queues: a request that cannot go out now is failed, not kept.
+ * The OTLP/gRPC push exporter as the bridge uses it: the OpenTelemetry gRPC export stack
+ * (OTLPMetricExporterBase over the otlp-grpc-exporter-base delegate: channel, credentials,
+ * metadata, compression, deadline, response handling) with our protobuf encoder in place of the
+ * generic one (see encode.ts). Counts and logs outcomes (one line per distinct error until
+ * exports succeed again), rebuilds the channel after connection failures, and never queues: a
+ * request that cannot go out now is failed, not kept.
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { type ChannelCredentials, credentials, Metadata, status as grpcStatus } from "@grpc/grpc-js";
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { type ChannelCredentials, credentials, status as grpcStatus, Metadata } from "@grpc/grpc-js";
+import { OTLPMetricExporterBase } from "@opentelemetry/exporter-metrics-otlp-http";
+import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from "@opentelemetry/otlp-grpc-exporter-base";
+import { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } from "@opentelemetry/otlp-transformer";
 import { AggregationTemporality, type PushMetricExporter, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import type { OtelConfig } from "../config/types.ts";
 import type { Logger } from "../lib/log.ts";
+import { encodeExportRequest, Writer } from "./encode.ts";
 
-type ExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
+type ExporterOptions = Parameters<typeof convertLegacyOtlpGrpcOptions>[0];
 type ExportCallback = Parameters<PushMetricExporter["export"]>[1];
 type ExportResult = Parameters<ExportCallback>[0];
 
@@ -20,8 +25,10 @@ type ExportResult = Parameters<ExportCallback>[0];
 const SUCCESS = 0;
 const FAILED = 1;
 
-/** Distinct errors logged per outage; more kinds than this in one outage are only counted. */
+/** Error kinds remembered for log suppression; beyond this, new kinds are only counted. */
 const MAX_LOGGED_KINDS = 16;
+/** A kind of error already logged is logged again only after this long (a flapping collector costs no log flood). */
+export const DEFAULT_LOG_REPEAT_MS = 10 * 60_000;
 
 export interface ExportStats {
   /** OTLP requests the collector accepted. */
@@ -100,6 +107,8 @@ export interface GuardedExporterOptions {
   timeoutMs: number;
   /** Least time between two channel rebuilds while the collector is unreachable. */
   minRebuildMs: number;
+  /** A kind of error (gRPC status) is logged at most once per this interval; default 10 min. */
+  logRepeatMs?: number;
   nowMs?: () => number;
 }
 
@@ -114,20 +123,31 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
   const { config, logger } = opts;
   const nowMs = opts.nowMs ?? Date.now;
   const stats: ExportStats = { ok: 0, failed: 0 };
-  let inner: OTLPMetricExporter | undefined;
+  let inner: OTLPMetricExporterBase | undefined;
   let builtMs = Number.NEGATIVE_INFINITY;
   let rebuild = false;
   let shutDown = false;
   /** Collection (end time) whose earlier request failed to connect: its remaining requests are not sent. */
   let abandoned: string | undefined;
-  const logged = new Set<string>();
+  const logRepeatMs = opts.logRepeatMs ?? DEFAULT_LOG_REPEAT_MS;
+  /** Error kind → when it was last logged. */
+  const logged = new Map<string, number>();
+  /** Whether a failure line was written since the last success (then recovery is logged too). */
+  let outageLogged = false;
   let outageStartMs: number | undefined;
   let outageFailures = 0;
 
-  function build(): OTLPMetricExporter | string {
+  // One encode buffer for every request (it grows to the largest request and stays).
+  const writer = new Writer();
+  const serializer = {
+    serializeRequest: (metrics: ResourceMetrics) => encodeExportRequest(metrics, writer),
+    deserializeResponse: (data: Uint8Array) => ProtobufMetricsSerializer.deserializeResponse(data),
+  };
+
+  function build(): OTLPMetricExporterBase | string {
     const setup = transportSetup(config);
     if (setup.kind === "error") return setup.message;
-    const exporter = new OTLPMetricExporter({
+    const options: ExporterOptions = {
       url: config.endpoint,
       credentials: setup.credentials,
       metadata: setup.metadata,
@@ -135,13 +155,23 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
       timeoutMillis: opts.timeoutMs,
       // One request in flight is all the reader ever makes; anything beyond is failed, not queued.
       concurrencyLimit: 2,
-      temporalityPreference: AggregationTemporality.CUMULATIVE,
-    });
+    };
+    // What OTLPMetricExporter (exporter-metrics-otlp-grpc) builds, with our serializer.
+    const delegate = createOtlpGrpcExportDelegate(
+      convertLegacyOtlpGrpcOptions(options, "METRICS"),
+      serializer,
+      "otlp_grpc_metric_exporter",
+      MetricsExporterMetricsHelper,
+      undefined,
+      "MetricsExportService",
+      "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    );
+    const exporter = new OTLPMetricExporterBase(delegate, { temporalityPreference: AggregationTemporality.CUMULATIVE });
     builtMs = nowMs();
     return exporter;
   }
 
-  function current(): OTLPMetricExporter | string {
+  function current(): OTLPMetricExporterBase | string {
     if (inner && rebuild && nowMs() - builtMs >= opts.minRebuildMs) {
       const old = inner;
       inner = undefined;
@@ -166,28 +196,34 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
     stats.failed++;
     stats.lastError = message;
     outageFailures++;
-    outageStartMs ??= nowMs();
+    const now = nowMs();
+    outageStartMs ??= now;
+    for (const [k, at] of logged) if (now - at >= logRepeatMs) logged.delete(k);
     if (logged.has(kind) || logged.size >= MAX_LOGGED_KINDS) return;
-    logged.add(kind);
-    logger.warn("OTLP export failed; retrying every export interval, logged once until exports succeed", {
-      endpoint: config.endpoint,
-      error: message,
-      code: kind,
-      failed_exports: stats.failed,
-    });
+    logged.set(kind, now);
+    outageLogged = true;
+    logger.warn(
+      "OTLP export failed; exports keep being attempted every interval, this error is not logged again for a while",
+      {
+        endpoint: config.endpoint,
+        error: message,
+        code: kind,
+        failed_exports: stats.failed,
+      },
+    );
   }
 
   function onSuccess(): void {
     stats.ok++;
     stats.lastSuccessMs = nowMs();
-    if (outageStartMs !== undefined) {
+    if (outageLogged && outageStartMs !== undefined) {
       logger.info("OTLP export recovered", {
         endpoint: config.endpoint,
         failed_requests: outageFailures,
         outage_s: Math.round((nowMs() - outageStartMs) / 1000),
       });
     }
-    logged.clear();
+    outageLogged = false;
     outageStartMs = undefined;
     outageFailures = 0;
   }
@@ -208,7 +244,10 @@ export function createGuardedExporter(opts: GuardedExporterOptions): GuardedExpo
       const collection = collectionOf(metrics);
       if (collection !== undefined && collection === abandoned) {
         stats.failed++;
-        done({ code: FAILED, error: new Error("skipped: an earlier request of this collection could not be delivered") });
+        done({
+          code: FAILED,
+          error: new Error("skipped: an earlier request of this collection could not be delivered"),
+        });
         return;
       }
       const exporter = current();

@@ -30,7 +30,11 @@ let topic: string;
 let group: string;
 
 function run(args: string[]): { code: number; stdout: string; stderr: string } {
-  const p = Bun.spawnSync([BIN_X64, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const p = Bun.spawnSync([BIN_X64, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
@@ -180,7 +184,11 @@ describe("the release binary as a daemon", () => {
 
   test("SIGHUP with a new cluster starts its loop and leaves the running one alone", async () => {
     // Let the first loop run a few cycles so a restart would show as a reset counter.
-    await until(async () => ((await listOffsetsRequests("first")) ?? 0) >= 4 || undefined, 20_000, "4 ListOffsets requests");
+    await until(
+      async () => ((await listOffsetsRequests("first")) ?? 0) >= 4 || undefined,
+      20_000,
+      "4 ListOffsets requests",
+    );
     const before = (await listOffsetsRequests("first"))!;
     writeFileSync(configPath, exporterConfig({ port, clusters: { first: bootstrap, second: bootstrap } }));
     daemon.proc.kill("SIGHUP");
@@ -235,7 +243,8 @@ describe("the release binary as a daemon", () => {
     );
     daemon.proc.kill("SIGHUP");
     const log = await until(
-      async () => (daemon.stderr().slice(logBefore).includes("granularty") ? daemon.stderr().slice(logBefore) : undefined),
+      async () =>
+        daemon.stderr().slice(logBefore).includes("granularty") ? daemon.stderr().slice(logBefore) : undefined,
       5_000,
       "a log line about the rejected reload",
     );
@@ -286,7 +295,11 @@ describe("the release binary facing a broker that never answers", () => {
       const check = run(["check-config", path]);
       expect(check.stderr).toContain("OK");
       const daemon = start([BIN_X64, "--config", path]);
-      await until(async () => ((await get(`http://127.0.0.1:${port}/health`, 500))?.status === 200 ? true : undefined), 10_000, "/health 200");
+      await until(
+        async () => ((await get(`http://127.0.0.1:${port}/health`, 500))?.status === 200 ? true : undefined),
+        10_000,
+        "/health 200",
+      );
       await until(async () => (connections > 0 ? true : undefined), 10_000, "a connection to the silent broker");
       await Bun.sleep(300);
       const sent = performance.now();

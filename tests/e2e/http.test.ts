@@ -142,7 +142,11 @@ describe("HTTP endpoints of the running daemon", () => {
         expect(value(before, "kafka_lag_exporter_up")).toBe(1);
         expect(find(before, "kafka_lag_exporter_build_info")).toHaveLength(1);
         // No Kafka data yet: nothing from the cluster but (possibly) its self metrics.
-        expect(before.filter((s) => /^kafka_(consumergroup|partition)_/.test(s.name) && s.name !== "kafka_consumergroup_poll_time_ms")).toEqual([]);
+        expect(
+          before.filter(
+            (s) => /^kafka_(consumergroup|partition)_/.test(s.name) && s.name !== "kafka_consumergroup_poll_time_ms",
+          ),
+        ).toEqual([]);
         const notReady = await fetch(`${url}ready`);
         expect(notReady.status).toBe(503);
         expect(await notReady.text()).toStartWith("cluster web: no successful collection yet");
@@ -158,7 +162,9 @@ describe("HTTP endpoints of the running daemon", () => {
         // The scrape serves what Kafka itself says about the group.
         const truth = (await kafkaConsumerGroups(group)).filter((r) => r.currentOffset !== null);
         for (const r of truth) {
-          expect(value(after, "kafka_consumergroup_group_lag", { group, topic, partition: String(r.partition) })).toBe(r.lag!);
+          expect(value(after, "kafka_consumergroup_group_lag", { group, topic, partition: String(r.partition) })).toBe(
+            r.lag!,
+          );
         }
         expect(value(after, "kafka_lag_exporter_cluster_up", { cluster_name: "web" })).toBe(1);
       });
@@ -200,16 +206,22 @@ describe("HTTP endpoints of the running daemon", () => {
       expect(omText.split("\n").filter((l) => l === "# EOF")).toHaveLength(1);
       // Same samples in both formats.
       const lagOf = (text: string) =>
-        find(parseExposition(text.replace("# EOF\n", "")), "kafka_consumergroup_group_lag", { group }).map((s) => `${s.labels.partition}=${s.value}`).sort();
+        find(parseExposition(text.replace("# EOF\n", "")), "kafka_consumergroup_group_lag", { group })
+          .map((s) => `${s.labels.partition}=${s.value}`)
+          .sort();
       expect(lagOf(omText)).toEqual(lagOf(plainText));
       expect(lagOf(plainText)).toEqual(["0=8", "1=5"]);
 
       // Prometheus' own scrape Accept header (OpenMetrics preferred) gets OpenMetrics.
       const promAccept =
         "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-      expect((await fetch(`${url}metrics`, { headers: { Accept: promAccept } })).headers.get("content-type")).toBe(OPENMETRICS_TYPE);
+      expect((await fetch(`${url}metrics`, { headers: { Accept: promAccept } })).headers.get("content-type")).toBe(
+        OPENMETRICS_TYPE,
+      );
       // A plain text Accept stays on 0.0.4.
-      expect((await fetch(`${url}metrics`, { headers: { Accept: "text/plain" } })).headers.get("content-type")).toBe(PROMETHEUS_TYPE);
+      expect((await fetch(`${url}metrics`, { headers: { Accept: "text/plain" } })).headers.get("content-type")).toBe(
+        PROMETHEUS_TYPE,
+      );
     });
   });
 
@@ -259,7 +271,10 @@ describe("HTTP endpoints of the running daemon", () => {
       );
       try {
         const lastUpdate = async () =>
-          value(parseExposition(await (await fetch(`${url}metrics`)).text()), "kafka_lag_exporter_last_update_timestamp_seconds")!;
+          value(
+            parseExposition(await (await fetch(`${url}metrics`)).text()),
+            "kafka_lag_exporter_last_update_timestamp_seconds",
+          )!;
         const first = await lastUpdate();
         const times: number[] = [];
         for (let i = 0; i < 20; i++) {

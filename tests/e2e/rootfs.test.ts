@@ -7,7 +7,17 @@
  * images are run. Needs root (chroot, mount).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+} from "node:fs";
 import { join } from "node:path";
 import { ARCHES, type DockerArch, listTree, readElf } from "../../scripts/rootfs.ts";
 import { closeHarnessClients, commitOffsets, createTopic, kafka, produceN, uniqueName } from "../kafka/harness.ts";
@@ -84,7 +94,11 @@ beforeAll(async () => {
   if (!isRoot) throw new Error("the rootfs tests need root (chroot and mount in a private mount namespace)");
   mkdirSync(join(ROOT, ".cache"), { recursive: true });
   work = mkdtempSync(join(ROOT, ".cache/e2e-rootfs-"));
-  const [env] = await Promise.all([kafka(1), ensureBuilt("x64", { rootfs: true }), ensureBuilt("arm64", { rootfs: true })]);
+  const [env] = await Promise.all([
+    kafka(1),
+    ensureBuilt("x64", { rootfs: true }),
+    ensureBuilt("arm64", { rootfs: true }),
+  ]);
   bootstrap = env.bootstrap.join(",");
   topic = uniqueName("e2e-rootfs");
   group = uniqueName("e2e-rootfs-group");
@@ -232,7 +246,8 @@ describe("Dockerfile.scratch", () => {
   });
 
   const haveOci = ["buildah", "podman", "runc"].every((t) => Bun.which(t) !== null);
-  const reason = "buildah, podman and runc are not all installed (Debian packages); the chroot tests above cover the rootfs";
+  const reason =
+    "buildah, podman and runc are not all installed (Debian packages); the chroot tests above cover the rootfs";
   if (!haveOci) console.warn(`rootfs.test.ts: skipping the OCI image build and run: ${reason}`);
 
   test.skipIf(!haveOci)(
@@ -248,8 +263,18 @@ describe("Dockerfile.scratch", () => {
         for (const arch of ["amd64", "arm64"] as const) {
           // A fresh network namespace with no interfaces up: any pull would fail.
           const build = Bun.spawnSync(
-            ["unshare", "--net", "--", "buildah", ...flags, "bud", "--isolation", "chroot", "--platform", `linux/${arch}`]
-              .concat(["-f", "Dockerfile.scratch", "-t", `localhost/klag-exporter:e2e-${arch}`, "."]),
+            [
+              "unshare",
+              "--net",
+              "--",
+              "buildah",
+              ...flags,
+              "bud",
+              "--isolation",
+              "chroot",
+              "--platform",
+              `linux/${arch}`,
+            ].concat(["-f", "Dockerfile.scratch", "-t", `localhost/klag-exporter:e2e-${arch}`, "."]),
             { cwd: ROOT, stdout: "pipe", stderr: "pipe", env },
           );
           expect(build.stderr.toString() + build.stdout.toString()).not.toContain("Error");
@@ -266,23 +291,40 @@ describe("Dockerfile.scratch", () => {
           expect(image.OCIv1.config.Entrypoint).toEqual(["/klag-exporter"]);
           expect(image.OCIv1.config.Cmd).toEqual(["--config", "/etc/klag-exporter/config.toml"]);
         }
-        const podman = ["podman", ...flags, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "none"];
+        const podman = [
+          "podman",
+          ...flags,
+          "--runtime",
+          "runc",
+          "--cgroup-manager",
+          "cgroupfs",
+          "--events-backend",
+          "none",
+        ];
         const arm64Emulated = existsSync("/proc/sys/fs/binfmt_misc/qemu-aarch64");
-        if (!arm64Emulated) console.warn("rootfs.test.ts: qemu-aarch64 binfmt not registered; running the amd64 image only");
+        if (!arm64Emulated)
+          console.warn("rootfs.test.ts: qemu-aarch64 binfmt not registered; running the amd64 image only");
         for (const arch of arm64Emulated ? (["amd64", "arm64"] as const) : (["amd64"] as const)) {
           const port = freePort();
           const cluster = `image-${arch}`;
           const run = start(
             [...podman, "run", "--rm", "--network", "host", "--platform", `linux/${arch}`]
               .concat(["-e", `KAFKA_BOOTSTRAP_SERVERS=${bootstrap}`, "-e", `KAFKA_CLUSTER_NAME=${cluster}`])
-              .concat(["-e", `KLAG_HTTP_PORT=${port}`, "-e", "KLAG_POLL_INTERVAL=1s", `localhost/klag-exporter:e2e-${arch}`]),
+              .concat([
+                "-e",
+                `KLAG_HTTP_PORT=${port}`,
+                "-e",
+                "KLAG_POLL_INTERVAL=1s",
+                `localhost/klag-exporter:e2e-${arch}`,
+              ]),
             { env },
           );
           try {
             const text = await until(
               async () => {
                 const t = await scrape(port);
-                return sampleValue(t, "kafka_consumergroup_group_sum_lag", { cluster_name: cluster, group }) !== undefined
+                return sampleValue(t, "kafka_consumergroup_group_sum_lag", { cluster_name: cluster, group }) !==
+                  undefined
                   ? t
                   : undefined;
               },

@@ -26,20 +26,25 @@ function newestMtime(path: string): number {
 }
 
 const builds = new Map<string, Promise<void>>();
+let building: Promise<void> = Promise.resolve();
 
 /**
  * Builds the binary of `arch` (and its rootfs when asked) with build.ts unless the output is
- * newer than every source. Memoised per process.
+ * newer than every source. Memoised per process; one build at a time (build.ts may run apt and
+ * npm, which do not like company).
  */
 export function ensureBuilt(arch: "x64" | "arm64", opts: { rootfs?: boolean } = {}): Promise<void> {
   const dockerArch = arch === "x64" ? "amd64" : "arm64";
-  const output = opts.rootfs ? join(DIST, `rootfs-${dockerArch}`, "klag-exporter") : join(DIST, `klag-exporter-linux-${arch}`);
+  const binary = join(DIST, `klag-exporter-linux-${arch}`);
+  const inRootfs = join(DIST, `rootfs-${dockerArch}`, "klag-exporter");
   const key = `${arch}:${opts.rootfs ? "rootfs" : "bin"}`;
   let p = builds.get(key);
   if (!p) {
-    p = (async () => {
+    p = building.then(async () => {
       const inputs = Math.max(...BUILD_INPUTS.map(newestMtime));
-      if (existsSync(output) && statSync(output).mtimeMs > inputs) return;
+      const fresh = existsSync(binary) && statSync(binary).mtimeMs > inputs;
+      // The rootfs copy carries the commit time as its mtime (reproducible layers): compare contents.
+      if (fresh && (!opts.rootfs || (existsSync(inRootfs) && (await sameContent(binary, inRootfs))))) return;
       const args = [BUN, "run", "build.ts", "--target", arch, ...(opts.rootfs ? [] : ["--no-rootfs"])];
       const proc = Bun.spawn(args, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
       const [out, err, code] = await Promise.all([
@@ -48,10 +53,17 @@ export function ensureBuilt(arch: "x64" | "arm64", opts: { rootfs?: boolean } = 
         proc.exited,
       ]);
       if (code !== 0) throw new Error(`${args.join(" ")} failed (${code}):\n${out}${err}`);
-    })();
+    });
+    building = p.catch(() => {});
     builds.set(key, p);
   }
   return p;
+}
+
+async function sameContent(a: string, b: string): Promise<boolean> {
+  if (statSync(a).size !== statSync(b).size) return false;
+  const [x, y] = await Promise.all([Bun.file(a).bytes(), Bun.file(b).bytes()]);
+  return Bun.hash(x) === Bun.hash(y);
 }
 
 /** A TCP port nothing listens on right now (bound and released on 127.0.0.1). */

@@ -141,7 +141,9 @@ describe("group and topic filters", () => {
       expect(find(samples, "kafka_partition_latest_offset", { topic: internal })).toHaveLength(0);
       // keep2's commit on the `__` topic contributes nothing to its aggregates: lag 7 + 6 on ta only.
       expect(value(samples, "kafka_consumergroup_group_sum_lag", { group: keep2 })).toBe(13);
-      expect(find(samples, "kafka_consumergroup_group_topic_sum_lag", { group: keep2 }).map((s) => s.labels.topic)).toEqual([ta]);
+      expect(
+        find(samples, "kafka_consumergroup_group_topic_sum_lag", { group: keep2 }).map((s) => s.labels.topic),
+      ).toEqual([ta]);
     } finally {
       await exporter.stop();
     }
@@ -174,7 +176,9 @@ describe("group and topic filters", () => {
       // keep1's blacklisted partition is not part of its aggregates: 7 + 6 on ta.
       expect(value(samples, "kafka_consumergroup_group_sum_lag", { group: keep1 })).toBe(13);
       expect(value(samples, "kafka_consumergroup_group_max_lag", { group: keep1 })).toBe(7);
-      expect(find(samples, "kafka_partition_latest_offset").every((s) => s.labels.topic!.startsWith(`${p}-`))).toBe(true);
+      expect(find(samples, "kafka_partition_latest_offset").every((s) => s.labels.topic!.startsWith(`${p}-`))).toBe(
+        true,
+      );
       expect(find(samples, "kafka_partition_latest_offset")).toHaveLength(4);
     } finally {
       await exporter.stop();
@@ -190,7 +194,11 @@ describe("custom cluster labels", () => {
   beforeAll(async () => {
     await createTopic(topic, 3);
     await produceN(topic, range(3), 6);
-    await commitOffsets(group, topic, range(3).map((partition) => ({ partition, offset: partition })));
+    await commitOffsets(
+      group,
+      topic,
+      range(3).map((partition) => ({ partition, offset: partition })),
+    );
   });
 
   test("[clusters.labels] appear on every series of their cluster, and not on other clusters' or process series", async () => {
@@ -221,8 +229,12 @@ describe("custom cluster labels", () => {
     expect(processLevel.map((s) => s.name).sort()).toEqual(["kafka_lag_exporter_build_info", "kafka_lag_exporter_up"]);
     expect(processLevel.filter((s) => "env" in s.labels || "region" in s.labels)).toEqual([]);
     // Custom labels follow the built-in ones in the text (dashboards match on names, not order, but it is documented).
-    const line = result.text.split("\n").find((l) => l.startsWith("kafka_consumergroup_group_max_lag{") && l.includes("with-labels"));
-    expect(line).toBe(`kafka_consumergroup_group_max_lag{cluster_name="with-labels",group="${group}",env="staging",region="eu-west-1"} 6`);
+    const line = result.text
+      .split("\n")
+      .find((l) => l.startsWith("kafka_consumergroup_group_max_lag{") && l.includes("with-labels"));
+    expect(line).toBe(
+      `kafka_consumergroup_group_max_lag{cluster_name="with-labels",group="${group}",env="staging",region="eu-west-1"} 6`,
+    );
   });
 });
 
@@ -304,20 +316,28 @@ describe("series lifecycle", () => {
     const config = configFrom(
       exporterToml(
         cluster("newp", `group_whitelist = ["^${p}-"]\ntopic_whitelist = ["^${p}-"]`),
-        "[exporter.performance]\nmetadata_cache_ttl = \"1h\"",
+        '[exporter.performance]\nmetadata_cache_ttl = "1h"',
       ),
     );
     const exporter = inProcessExporter(config);
     try {
       const first = await exporter.cycle();
-      expect(find(first, "kafka_consumergroup_group_lag", { group }).map((s) => s.labels.partition).sort()).toEqual(["0", "1"]);
+      expect(
+        find(first, "kafka_consumergroup_group_lag", { group })
+          .map((s) => s.labels.partition)
+          .sort(),
+      ).toEqual(["0", "1"]);
 
       const adm = await admin();
       await adm.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
-      await eventually(async () => {
-        const md = await adm.fetchTopicMetadata({ topics: [topic] });
-        return md.topics[0]!.partitions.find((x) => x.partitionId === 2 && x.leader >= 0) ? true : undefined;
-      }, 30_000, "partition 2 to get a leader");
+      await eventually(
+        async () => {
+          const md = await adm.fetchTopicMetadata({ topics: [topic] });
+          return md.topics[0]!.partitions.find((x) => x.partitionId === 2 && x.leader >= 0) ? true : undefined;
+        },
+        30_000,
+        "partition 2 to get a leader",
+      );
       // A fresh producer: kafkajs silently drops messages for a partition its cached metadata lacks.
       const producer = (await kafkaClient()).producer({ allowAutoTopicCreation: false });
       await producer.connect();
@@ -370,10 +390,18 @@ describe("series lifecycle", () => {
 
       const second = await exporter.cycle();
       expect(ofGroup(second, goes)).toEqual([]);
-      expect(ofGroup(second, stays).map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`).sort()).toEqual(
-        ofGroup(first, stays).map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`).sort(),
+      expect(
+        ofGroup(second, stays)
+          .map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`)
+          .sort(),
+      ).toEqual(
+        ofGroup(first, stays)
+          .map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`)
+          .sort(),
       );
-      expect(value(second, "kafka_lag_exporter_series", { cluster_name: "gone" })).toBe(seriesBefore - ofGroup(first, goes).length);
+      expect(value(second, "kafka_lag_exporter_series", { cluster_name: "gone" })).toBe(
+        seriesBefore - ofGroup(first, goes).length,
+      );
     } finally {
       await exporter.stop();
     }
@@ -400,7 +428,7 @@ describe("series lifecycle", () => {
       configFrom(
         exporterToml(
           cluster("deltp", `group_whitelist = ["^${p}-"]\ntopic_whitelist = ["^${p}-"]`),
-          "[exporter.performance]\nmetadata_cache_ttl = \"1h\"",
+          '[exporter.performance]\nmetadata_cache_ttl = "1h"',
         ),
       ),
     );
@@ -428,7 +456,9 @@ describe("series lifecycle", () => {
       expectNothingForDeletedTopic(justAfter);
       // At most the three committed partitions of the deleted topic can be skipped.
       expect(skippedOf(justAfter)).toBeLessThanOrEqual(3);
-      const reasons = find(justAfter, "kafka_lag_exporter_skipped_partitions").map((x) => `${x.labels.reason}=${x.value}`);
+      const reasons = find(justAfter, "kafka_lag_exporter_skipped_partitions").map(
+        (x) => `${x.labels.reason}=${x.value}`,
+      );
       console.error(`deleted topic, cycle right after deletion: skipped ${JSON.stringify(reasons)}`);
 
       // Once the coordinator no longer returns the offsets, nothing is skipped and nothing is reported.

@@ -12,7 +12,15 @@ import type { TCPSocketListener } from "bun";
 import { type Admin, Kafka, logLevel } from "kafkajs";
 import type { Config } from "../../src/config/types.ts";
 import { createDaemon } from "../../src/daemon/daemon.ts";
-import { configFrom, find, inProcessExporter, parseExposition, quietLogger, type Sample, value } from "../helpers/exposition.ts";
+import {
+  configFrom,
+  find,
+  inProcessExporter,
+  parseExposition,
+  quietLogger,
+  type Sample,
+  value,
+} from "../helpers/exposition.ts";
 import {
   closeHarnessClients,
   commitOffsets,
@@ -58,7 +66,11 @@ describe("failure isolation between clusters", () => {
     bootstrap = (await kafka(1)).bootstrap.join(",");
     await createTopic(topic, 4);
     await produceN(topic, range(4), 12);
-    await commitOffsets(groups[0]!, topic, range(4).map((partition) => ({ partition, offset: partition + 1 })));
+    await commitOffsets(
+      groups[0]!,
+      topic,
+      range(4).map((partition) => ({ partition, offset: partition + 1 })),
+    );
     await commitOffsets(groups[1]!, topic, [{ partition: 2, offset: 7 }]);
     // Accepts TCP connections, reads every byte, never answers.
     silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -110,7 +122,10 @@ ${bad}`;
       for (const r of truth) {
         const at = { group, topic: r.topic, partition: String(r.partition) };
         expect({ at, lag: value(healthy, "kafka_consumergroup_group_lag", at) }).toEqual({ at, lag: r.lag! });
-        expect({ at, offset: value(healthy, "kafka_consumergroup_group_offset", at) }).toEqual({ at, offset: r.currentOffset! });
+        expect({ at, offset: value(healthy, "kafka_consumergroup_group_offset", at) }).toEqual({
+          at,
+          offset: r.currentOffset!,
+        });
         rows++;
       }
       expect(find(healthy, "kafka_consumergroup_group_lag", { group })).toHaveLength(truth.length);
@@ -137,7 +152,11 @@ ${bad}`;
       const cycle = exporter.cycle().then((s) => ({ samples: s, ms: performance.now() - started }));
       // The healthy cluster's data is published while the bad clusters are still waiting.
       while (healthyPublishedMs === undefined && performance.now() - started < 10_000) {
-        if (parseExposition(exporter.text()).some((x) => x.name === "kafka_consumergroup_group_lag" && x.labels.cluster_name === "healthy")) {
+        if (
+          parseExposition(exporter.text()).some(
+            (x) => x.name === "kafka_consumergroup_group_lag" && x.labels.cluster_name === "healthy",
+          )
+        ) {
           healthyPublishedMs = performance.now() - started;
         }
         await Bun.sleep(20);
@@ -162,7 +181,9 @@ ${bad}`;
       for (const bad of ["bad-closed", "bad-silent"]) {
         // Nothing but self metrics for a cluster that never answered; no lag, no watermark guesses.
         const families = new Set(samples.filter((s) => s.labels.cluster_name === bad).map((s) => s.name));
-        expect([...families].filter((f) => !f.startsWith("kafka_lag_exporter_") && f !== "kafka_consumergroup_poll_time_ms")).toEqual([]);
+        expect(
+          [...families].filter((f) => !f.startsWith("kafka_lag_exporter_") && f !== "kafka_consumergroup_poll_time_ms"),
+        ).toEqual([]);
       }
       await expectHealthyMatchesGroundTruth(samples);
     } finally {
@@ -210,7 +231,7 @@ ${bad}`;
 });
 
 describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster", () => {
-  const dir = mkdtempSync(join(tmpdir(), "klag-faults-"));
+  let dir: string;
   const p = uniqueName("frz");
   const topic = `${p}-t`;
   const PARTITIONS = 6;
@@ -222,11 +243,13 @@ describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster"
   const committed = new Map<string, number>();
   const coordinatorOf = new Map<string, number>();
   const leaderOf = new Map<number, number>();
+  const addressOf = new Map<number, string>();
   let frozenPid: number | undefined;
   /** Partition → high watermark after producing (nothing is produced afterwards). */
   const latest = new Map<number, number>();
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "klag-faults-"));
     // Brokers stay registered while frozen (no fencing, no leader or coordinator moves), so the
     // freeze is a plain "coordinator unavailable" for the whole test.
     const extra = join(dir, "extra.properties");
@@ -236,7 +259,11 @@ describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster"
       stderr: "pipe",
       env: { ...process.env, KLAG_KAFKA_HEAP: "384m" },
     });
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
     if (code !== 0) throw new Error(`cluster.sh start failed: ${err}`);
     bootstrap = out.trim().split("\n").pop()!;
     client = new Kafka({ brokers: bootstrap.split(","), clientId: "klag-test", logLevel: logLevel.NOTHING });
@@ -244,18 +271,25 @@ describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster"
     await eventually(
       async () => {
         await adm.connect();
-        return (await adm.describeCluster()).brokers.length === 3 ? true : undefined;
+        const described = await adm.describeCluster();
+        for (const b of described.brokers) addressOf.set(b.nodeId, `${b.host}:${b.port}`);
+        return described.brokers.length === 3 ? true : undefined;
       },
       60_000,
       "3 brokers",
     );
-    await adm.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }] });
+    await adm.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }],
+    });
     const producer = client.producer({ allowAutoTopicCreation: false });
     await producer.connect();
     await producer.send({
       topic,
       acks: -1,
-      messages: range(PARTITIONS).flatMap((partition) => range(PER_PARTITION).map((i) => ({ partition, value: `m${i}` }))),
+      messages: range(PARTITIONS).flatMap((partition) =>
+        range(PER_PARTITION).map((i) => ({ partition, value: `m${i}` })),
+      ),
     });
     await producer.disconnect();
     // The true end of each partition (a retried send may have written a batch twice).
@@ -263,14 +297,24 @@ describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster"
     expect(Math.min(...latest.values())).toBeGreaterThanOrEqual(PER_PARTITION);
     // The first commit creates __consumer_offsets; then we know every coordinator.
     const firstGroup = `${p}-g0`;
-    await adm.setOffsets({ groupId: firstGroup, topic, partitions: range(PARTITIONS).map((partition) => ({ partition, offset: "1" })) });
+    await adm.setOffsets({
+      groupId: firstGroup,
+      topic,
+      partitions: range(PARTITIONS).map((partition) => ({ partition, offset: "1" })),
+    });
     committed.set(firstGroup, 1);
-    const md = await eventually(async () => {
-      const m = await adm.fetchTopicMetadata({ topics: ["__consumer_offsets", topic] });
-      const offsets = m.topics.find((t) => t.name === "__consumer_offsets")!;
-      return offsets.partitions.length === 6 && offsets.partitions.every((x) => x.leader >= 0) ? m : undefined;
-    }, 30_000, "__consumer_offsets leaders");
-    const offsetsLeaders = new Map(md.topics.find((t) => t.name === "__consumer_offsets")!.partitions.map((x) => [x.partitionId, x.leader]));
+    const md = await eventually(
+      async () => {
+        const m = await adm.fetchTopicMetadata({ topics: ["__consumer_offsets", topic] });
+        const offsets = m.topics.find((t) => t.name === "__consumer_offsets")!;
+        return offsets.partitions.length === 6 && offsets.partitions.every((x) => x.leader >= 0) ? m : undefined;
+      },
+      30_000,
+      "__consumer_offsets leaders",
+    );
+    const offsetsLeaders = new Map(
+      md.topics.find((t) => t.name === "__consumer_offsets")!.partitions.map((x) => [x.partitionId, x.leader]),
+    );
     for (const x of md.topics.find((t) => t.name === topic)!.partitions) leaderOf.set(x.partitionId, x.leader);
     // Two groups per coordinator broker (where the names allow it), committed at different offsets.
     const perBroker = new Map<number, number>();
@@ -290,19 +334,27 @@ describe("a group coordinator frozen with SIGSTOP on a dedicated 3-node cluster"
     await Promise.all(
       [...committed]
         .filter(([g]) => g !== firstGroup)
-        .map(([g, k]) => adm.setOffsets({ groupId: g, topic, partitions: range(PARTITIONS).map((partition) => ({ partition, offset: String(k) })) })),
+        .map(([g, k]) =>
+          adm.setOffsets({
+            groupId: g,
+            topic,
+            partitions: range(PARTITIONS).map((partition) => ({ partition, offset: String(k) })),
+          }),
+        ),
     );
   });
 
   afterAll(async () => {
     if (frozenPid !== undefined) process.kill(frozenPid, "SIGCONT");
     await adm?.disconnect().catch(() => {});
-    Bun.spawnSync(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "stop", join(dir, "kafka")]);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir !== undefined) {
+      Bun.spawnSync(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "stop", join(dir, "kafka")]);
+      rmSync(dir, { recursive: true, force: true });
+    }
     await closeHarnessClients();
   });
 
-  function exporterConfig(): Config {
+  function exporterConfig(servers = bootstrap, extra = ""): Config {
     return configFrom(`
 [exporter]
 poll_interval = "30s"
@@ -311,9 +363,10 @@ granularity = "partition"
 enabled = false
 [exporter.performance]
 kafka_timeout = "2s"
+${extra}
 [[clusters]]
 name = "frz"
-bootstrap_servers = "${bootstrap}"
+bootstrap_servers = "${servers}"
 group_whitelist = ["^${p}-"]
 topic_whitelist = ["^${p}-"]
 `);
@@ -326,7 +379,11 @@ topic_whitelist = ["^${p}-"]
       const expected = k === undefined ? "unknown group" : latest.get(Number(s.labels.partition))! - k;
       expect({ s, expected }).toEqual({ s, expected: s.value });
     }
-    for (const name of ["kafka_consumergroup_group_max_lag", "kafka_consumergroup_group_sum_lag", "kafka_consumergroup_group_topic_sum_lag"]) {
+    for (const name of [
+      "kafka_consumergroup_group_max_lag",
+      "kafka_consumergroup_group_sum_lag",
+      "kafka_consumergroup_group_topic_sum_lag",
+    ]) {
       for (const s of find(samples, name)) expect({ s, zero: s.value === 0 }).toEqual({ s, zero: false });
     }
   }
@@ -334,7 +391,10 @@ topic_whitelist = ["^${p}-"]
   function expectComplete(samples: Sample[]): void {
     expectNoWrongValues(samples);
     for (const [g, k] of committed) {
-      expect({ g, n: find(samples, "kafka_consumergroup_group_lag", { group: g }).length }).toEqual({ g, n: PARTITIONS });
+      expect({ g, n: find(samples, "kafka_consumergroup_group_lag", { group: g }).length }).toEqual({
+        g,
+        n: PARTITIONS,
+      });
       const sum = [...latest.values()].reduce((n, high) => n + high - k, 0);
       expect({ g, sum: value(samples, "kafka_consumergroup_group_sum_lag", { group: g }) }).toEqual({ g, sum });
     }
@@ -342,16 +402,32 @@ topic_whitelist = ["^${p}-"]
 
   test("the computed coordinators are the ones Kafka reports", async () => {
     const lib = (await Bun.file(join(dir, "kafka", "lib")).text()).trim();
-    const g = [...committed.keys()][1]!;
+    const groups = [...committed.keys()];
     const proc = Bun.spawn(
-      ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", `${lib}/*`, "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootstrap, "--describe", "--state", "--group", g],
+      [
+        "java",
+        "-Xmx256m",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-cp",
+        `${lib}/*`,
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        bootstrap,
+        "--describe",
+        "--state",
+        ...groups.flatMap((g) => ["--group", g]),
+      ],
       { stdout: "pipe", stderr: "pipe" },
     );
     const out = await new Response(proc.stdout).text();
     expect(await proc.exited).toBe(0);
-    // "GROUP  COORDINATOR (ID)  ASSIGNMENT-STRATEGY  STATE  #MEMBERS" → "127.0.0.1:port  (2)"
-    const id = /\((\d+)\)/.exec(out.split("\n").find((l) => l.startsWith(g)) ?? "")?.[1];
-    expect(Number(id)).toBe(coordinatorOf.get(g)!);
+    // "GROUP  COORDINATOR (ID)  ASSIGNMENT-STRATEGY  STATE  #MEMBERS" → "g  127.0.0.1:port  (2) …"
+    const reported = groups.map((g) => {
+      const line = out.split("\n").find((l) => l.startsWith(`${g} `)) ?? "";
+      return [g, Number(/\((\d+)\)/.exec(line)?.[1])];
+    });
+    expect(reported).toEqual(groups.map((g) => [g, coordinatorOf.get(g)!]));
     expect(new Set(coordinatorOf.values()).size).toBe(3);
   });
 
@@ -392,14 +468,20 @@ topic_whitelist = ["^${p}-"]
       expect(ms).toBeLessThan(4 * 2000);
       expect(up).toBe(1);
       // Groups coordinated by the frozen broker: no series at all this cycle…
-      for (const g of frozenGroups) expect({ g, series: during.filter((s) => s.labels.group === g).length }).toEqual({ g, series: 0 });
+      for (const g of frozenGroups)
+        expect({ g, series: during.filter((s) => s.labels.group === g).length }).toEqual({ g, series: 0 });
       // …and counted as failed.
       const failedTotal = find(during, "kafka_lag_exporter_failed_groups").reduce((n, s) => n + s.value, 0);
       // Other groups are reported on every partition whose leader answered; the frozen leader's
       // partitions are absent and counted as skipped.
       for (const g of otherGroups) {
-        const partitions = find(during, "kafka_consumergroup_group_lag", { group: g }).map((s) => Number(s.labels.partition)).sort();
-        expect({ g, partitions }).toEqual({ g, partitions: range(PARTITIONS).filter((x) => !frozenPartitions.includes(x)) });
+        const partitions = find(during, "kafka_consumergroup_group_lag", { group: g })
+          .map((s) => Number(s.labels.partition))
+          .sort();
+        expect({ g, partitions }).toEqual({
+          g,
+          partitions: range(PARTITIONS).filter((x) => !frozenPartitions.includes(x)),
+        });
       }
       const skippedTotal = find(during, "kafka_lag_exporter_skipped_partitions").reduce((n, s) => n + s.value, 0);
       expect(skippedTotal).toBe(otherGroups.length * frozenPartitions.length);
@@ -437,7 +519,9 @@ topic_whitelist = ["^${p}-"]
     try {
       const warm = await exporter.cycle();
       expectComplete(warm);
-      const lastGood = find(warm, "kafka_consumergroup_group_lag").map((s) => `${JSON.stringify(s.labels)}=${s.value}`).sort();
+      const lastGood = find(warm, "kafka_consumergroup_group_lag")
+        .map((s) => `${JSON.stringify(s.labels)}=${s.value}`)
+        .sort();
       const lastUpdate = value(warm, "kafka_lag_exporter_last_update_timestamp_seconds")!;
       const warmAt = performance.now();
 
@@ -458,12 +542,18 @@ topic_whitelist = ["^${p}-"]
       // Within the threshold: cluster down, last good data kept as it was (not zeroed, not dropped).
       expect(value(failedCycle, "kafka_lag_exporter_cluster_up")).toBe(0);
       expect(failedMs).toBeLessThan(3 * 2000);
-      expect(find(failedCycle, "kafka_consumergroup_group_lag").map((s) => `${JSON.stringify(s.labels)}=${s.value}`).sort()).toEqual(lastGood);
+      expect(
+        find(failedCycle, "kafka_consumergroup_group_lag")
+          .map((s) => `${JSON.stringify(s.labels)}=${s.value}`)
+          .sort(),
+      ).toEqual(lastGood);
       expect(value(failedCycle, "kafka_lag_exporter_last_update_timestamp_seconds")).toBe(lastUpdate);
       // Past the threshold: the cluster's data disappears entirely; its self metrics remain.
       expect(value(staleCycle, "kafka_lag_exporter_cluster_up")).toBe(0);
       const dataSeries = (s: Sample[]) =>
-        s.filter((x) => x.name !== "kafka_consumergroup_poll_time_ms" && /^kafka_(consumergroup|partition)_/.test(x.name));
+        s.filter(
+          (x) => x.name !== "kafka_consumergroup_poll_time_ms" && /^kafka_(consumergroup|partition)_/.test(x.name),
+        );
       expect(dataSeries(failedCycle).length).toBe(dataSeries(warm).length);
       expect(dataSeries(staleCycle)).toEqual([]);
 
@@ -479,6 +569,47 @@ topic_whitelist = ["^${p}-"]
       expect(value(recovered, "kafka_lag_exporter_cluster_up")).toBe(1);
     } finally {
       for (const pid of pids) process.kill(pid, "SIGCONT");
+      await exporter.stop();
+    }
+  });
+  test("a hung broker that served the exporter's metadata does not blank the rest of the cluster", async () => {
+    // The exporter refreshes metadata every cycle (as it does after metadata_cache_ttl, or at once
+    // after a leader error) and sends it to the first connected broker of the Metadata broker list
+    // (src/kafka/raw.ts anyBroker), which Kafka orders by node id: node 1. Node 1 hangs.
+    const frozen = Math.min(...addressOf.keys());
+    const exporter = inProcessExporter(exporterConfig(bootstrap, 'metadata_cache_ttl = "0s"'));
+    const pid = Number((await Bun.file(join(dir, "kafka", `node-${frozen}.pid`)).text()).trim());
+    try {
+      expectComplete(await exporter.cycle());
+      const otherGroups = [...committed.keys()].filter((g) => coordinatorOf.get(g) !== frozen);
+      const frozenPartitions = range(PARTITIONS).filter((x) => leaderOf.get(x) === frozen);
+      process.kill(pid, "SIGSTOP");
+      frozenPid = pid;
+      let during: Sample[];
+      try {
+        during = await exporter.cycle();
+      } finally {
+        process.kill(pid, "SIGCONT");
+        frozenPid = undefined;
+      }
+      console.error(
+        `metadata broker ${frozen} frozen: cluster_up ${value(during, "kafka_lag_exporter_cluster_up")}, lag series ${find(during, "kafka_consumergroup_group_lag").length}`,
+      );
+      expectNoWrongValues(during);
+      // Two of three brokers answer: the cycle succeeds with what they serve.
+      expect(value(during, "kafka_lag_exporter_cluster_up")).toBe(1);
+      for (const g of otherGroups) {
+        const partitions = find(during, "kafka_consumergroup_group_lag", { group: g })
+          .map((s) => Number(s.labels.partition))
+          .sort();
+        expect({ g, partitions }).toEqual({
+          g,
+          partitions: range(PARTITIONS).filter((x) => !frozenPartitions.includes(x)),
+        });
+      }
+    } finally {
+      if (frozenPid !== undefined) process.kill(frozenPid, "SIGCONT");
+      frozenPid = undefined;
       await exporter.stop();
     }
   });

@@ -223,7 +223,7 @@ function rawClient(brokers: BrokerCount): Promise<KafkaClusterClient> {
 export async function commitOffsets(
   group: string,
   topic: string,
-  offsets: { partition: number; offset: number }[],
+  offsets: { partition: number; offset: number | bigint }[],
   opts: HarnessOptions = {},
 ): Promise<void> {
   const client = await rawClient(opts.brokers ?? 1);
@@ -241,7 +241,7 @@ async function tryCommit(
   client: KafkaClusterClient,
   group: string,
   topic: string,
-  offsets: { partition: number; offset: number }[],
+  offsets: { partition: number; offset: number | bigint }[],
 ): Promise<string | undefined> {
   const md = await client.metadata();
   if (md.kind !== "ok") return md.message;
@@ -266,7 +266,7 @@ async function tryCommit(
   w.array([topic], (w, t) => {
     w.string(t);
     w.array(offsets, (w, o) => {
-      w.int32(o.partition).int64(o.offset).nullableString(null);
+      w.int32(o.partition).int64(BigInt(o.offset)).nullableString(null);
     });
   });
   const r = await sendRaw(await client.broker(coordinator, 10_000), {

@@ -39,8 +39,16 @@ describe("a program compiled like the release binary exports over OTLP/gRPC", ()
   });
 
   async function runBinary(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const p = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, KLAG_TEST_SERIES: "2500" } });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const p = Bun.spawn([binary, ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, KLAG_TEST_SERIES: "2500" },
+    });
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     return { code, out, err };
   }
 
@@ -134,8 +142,8 @@ describe.skipIf(!daemonWired)("the klag-exporter binary with [exporter.otel] aga
         "[exporter.otel]",
         "enabled = true",
         `endpoint = "${rec.endpoint}"`,
-        `export_interval = "1s"`,
-        `timeout = "900ms"`,
+        `export_interval = "2s"`,
+        `timeout = "1500ms"`,
         `compression = "gzip"`,
         "[exporter.otel.headers]",
         `x-test = "binary"`,
@@ -156,23 +164,29 @@ describe.skipIf(!daemonWired)("the klag-exporter binary with [exporter.otel] aga
       `${PARTITIONS * groups.length} lag series in /metrics`,
     );
 
-    // A cycle is identified by its last_update timestamp; find a collection of the scraped cycle.
-    const match = await until(
-      async () => {
-        const text = await scrape(port);
-        const fromMetrics = seriesOfExposition(text);
-        const stamp = [...fromMetrics].find(([k]) => k.startsWith(`${M.lastUpdate.name}{`))?.[1];
-        if (stamp === undefined) return undefined;
-        const found: ReceivedPoint[] | undefined = rec
-          .collections()
-          .find((c) =>
-            c.some((p) => p.metric === M.lastUpdate.name && String(p.value) === String(Number(stamp))),
-          );
-        return found ? { fromMetrics, points: found } : undefined;
-      },
-      60_000,
-      "an OTLP collection of the cycle /metrics shows",
-    );
+    // A cycle is identified by its last_update timestamp; find a complete OTLP collection of the
+    // cycle /metrics shows. (Polls slowly: the receiver shares this process's event loop.)
+    let match: { fromMetrics: SeriesMap; points: ReceivedPoint[] } | undefined;
+    const deadline = Date.now() + 60_000;
+    while (!match && Date.now() < deadline) {
+      const text = await scrape(port);
+      const stamp = /^kafka_lag_exporter_last_update_timestamp_seconds\{[^}]*\} (\S+)$/m.exec(text)?.[1];
+      // A collection is complete once a newer one has started (its requests go out in sequence).
+      const complete = rec.collections().slice(0, -1);
+      const points = complete.find((c) =>
+        c.some((p) => p.metric === M.lastUpdate.name && stamp !== undefined && p.value === Number(stamp)),
+      );
+      if (points) match = { fromMetrics: seriesOfExposition(text), points };
+      else await Bun.sleep(500);
+    }
+    if (!match) {
+      const stamps = rec
+        .collections()
+        .map((c) => `${c.length}@${c.find((p) => p.metric === M.lastUpdate.name)?.value}`);
+      throw new Error(
+        `no complete collection of the scraped cycle; collections: ${stamps.join(" ")}\n${proc.stderr().slice(-2000)}`,
+      );
+    }
 
     expect(match.fromMetrics.size).toBeGreaterThan(2_000);
     expect(match.points.filter((p) => p.metric === M.groupLag.name).length).toBeGreaterThanOrEqual(2_100);

@@ -26,7 +26,11 @@ afterAll(async () => {
 });
 beforeEach(() => rec.clear());
 
-function bridgeFor(sources: () => Iterable<GaugeStore>, over: Parameters<typeof otelConfig>[1] = {}, version = "1.2.3") {
+function bridgeFor(
+  sources: () => Iterable<GaugeStore>,
+  over: Parameters<typeof otelConfig>[1] = {},
+  version = "1.2.3",
+) {
   const logs = captureLogs();
   const bridge = createOtlpBridge({ config: otelConfig(rec.endpoint, over), version, logger: logs.logger, sources });
   bridges.push(bridge);

@@ -36,11 +36,20 @@ function makeCa(dir: string, name: string): void {
 }
 
 function makeLeaf(dir: string, name: string, ca: string, ext: string): void {
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`], dir);
+  openssl(
+    ["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`],
+    dir,
+  );
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(
-    ["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial"]
-      .concat(["-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`]),
+    ["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial"].concat([
+      "-days",
+      "2",
+      "-out",
+      `${name}.crt`,
+      "-extfile",
+      `${name}.ext`,
+    ]),
     dir,
   );
 }

@@ -125,17 +125,27 @@ describe("OTLP export when the collector misbehaves", () => {
     await bridge.flush();
     await bridge.flush();
     expect(bridge.stats().failed).toBe(4 * perExport);
-    const warned = logs.lines.filter((l) => l.msg === "OTLP export failed; retrying every export interval, logged once until exports succeed");
+    const warned = logs.lines.filter((l) => String(l.msg).startsWith("OTLP export failed"));
     expect(warned.map((l) => l.code)).toEqual(["RESOURCE_EXHAUSTED", "UNAUTHENTICATED"]);
 
     rec.setFailure(undefined);
     await bridge.flush();
     expect(bridge.stats()).toMatchObject({ ok: perExport, failed: 4 * perExport });
     expect(logs.count("info", "OTLP export recovered")).toBe(1);
-    // The next outage is logged again.
+    // A flapping collector: the same error again soon after is counted, not logged again…
     rec.setFailure(status.UNAUTHENTICATED);
     await bridge.flush();
+    expect(logs.count("warn", "OTLP export failed")).toBe(2);
+    // …and with nothing logged, the recovery is not logged either; a new kind of error is.
+    rec.setFailure(undefined);
+    await bridge.flush();
+    expect(logs.count("info", "OTLP export recovered")).toBe(1);
+    rec.setFailure(status.PERMISSION_DENIED);
+    await bridge.flush();
     expect(logs.count("warn", "OTLP export failed")).toBe(3);
+    rec.setFailure(undefined);
+    await bridge.flush();
+    expect(logs.count("info", "OTLP export recovered")).toBe(2);
   }, 30_000);
 
   test("shutdown with the collector unreachable returns within the timeout and throws nothing", async () => {

@@ -56,7 +56,8 @@ export type SeriesMap = Map<string, string>;
 
 export function seriesOfStores(stores: Iterable<GaugeStore>): SeriesMap {
   const out: SeriesMap = new Map();
-  for (const s of stores) s.forEachSeries((def, labels, value) => out.set(seriesKey(def.name, labels), formatValue(value)));
+  for (const s of stores)
+    s.forEachSeries((def, labels, value) => out.set(seriesKey(def.name, labels), formatValue(value)));
   return out;
 }
 

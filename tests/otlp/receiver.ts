@@ -10,7 +10,7 @@ import {
   ServerCredentials,
   type ServerUnaryCall,
   type sendUnaryData,
-  status,
+  type status,
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 
@@ -193,6 +193,8 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
   const requests: ReceivedRequest[] = [];
   let delayMs = 0;
   let arrivals = 0;
+  /** Points by collection (time_unix_nano), kept as requests arrive. */
+  const byTime = new Map<string, ReceivedPoint[]>();
   let failure: status | undefined;
   let server: Server | undefined;
   let port = opts.port ?? 0;
@@ -221,7 +223,16 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
           callback({ code: failure, details: "test receiver refuses this export" });
           return;
         }
-        requests.push(flatten(call.request, call.metadata, bytes));
+        const request = flatten(call.request, call.metadata, bytes);
+        requests.push(request);
+        for (const point of request.points) {
+          let list = byTime.get(point.timeUnixNano);
+          if (!list) {
+            list = [];
+            byTime.set(point.timeUnixNano, list);
+          }
+          list.push(point);
+        }
         callback(null, {});
       };
       if (delayMs <= 0) answer();
@@ -266,20 +277,10 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<OtlpRec
     },
     clear() {
       requests.length = 0;
+      byTime.clear();
       arrivals = 0;
     },
     collections() {
-      const byTime = new Map<string, ReceivedPoint[]>();
-      for (const r of requests) {
-        for (const p of r.points) {
-          let list = byTime.get(p.timeUnixNano);
-          if (!list) {
-            list = [];
-            byTime.set(p.timeUnixNano, list);
-          }
-          list.push(p);
-        }
-      }
       return [...byTime.entries()].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1)).map(([, v]) => v);
     },
     async waitForCollection(pred, timeoutMs = 15_000) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createDaemon, type Daemon } from "../../src/daemon/daemon.ts";
 import { configFrom, quietLogger } from "../helpers/exposition.ts";
-import { freePort, makePki, scratchDir, type SecureCluster, until } from "./support.ts";
+import { freePort, makePki, type SecureCluster, scratchDir, until } from "./support.ts";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const USER = "prometheus";
@@ -158,8 +158,8 @@ scrape_configs:
       // `up` through the query API, and a real series scraped from the exporter.
       const query = async (q: string) => {
         const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-        return ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data
-          .result;
+        return ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } })
+          .data.result;
       };
       const up = await query("up");
       expect(Object.fromEntries(up.map((r) => [r.metric.job, r.value[1]]))).toEqual({

@@ -46,7 +46,11 @@ export interface SecureCluster {
 export async function startSecureCluster(name: string): Promise<SecureCluster> {
   const dir = `${ROOT}/.cache/${name}`;
   const proc = Bun.spawn(["bash", SCRIPT, "start", dir], { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   if (code !== 0) throw new Error(`secure-cluster.sh start failed (${code}): ${err}`);
   const info = JSON.parse(out) as SecureCluster;
   const admin = await internalAdmin(info);
@@ -94,14 +98,22 @@ export function makePki(dir: string): SecureCluster["pki"] {
 
 /** Admin over the unauthenticated INTERNAL listener (principal ANONYMOUS, a super user). */
 export async function internalAdmin(info: SecureCluster): Promise<Admin> {
-  const kafka = new Kafka({ brokers: [info.listeners.internal], clientId: "klag-sec-setup", logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: [info.listeners.internal],
+    clientId: "klag-sec-setup",
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
   return admin;
 }
 
 export async function internalProducer(info: SecureCluster): Promise<Producer> {
-  const kafka = new Kafka({ brokers: [info.listeners.internal], clientId: "klag-sec-setup", logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: [info.listeners.internal],
+    clientId: "klag-sec-setup",
+    logLevel: logLevel.NOTHING,
+  });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   return producer;
@@ -115,7 +127,10 @@ export async function topicWithMessages(
   partitions: number,
   perPartition: number,
 ): Promise<void> {
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+  });
   const producer = await internalProducer(info);
   try {
     const messages = [];
@@ -165,12 +180,20 @@ export async function grant(admin: Admin, principal: string, grants: AclGrant[])
 }
 
 /** Runs an Apache Kafka tool class with the secure cluster's jars. */
-export async function runTool(info: SecureCluster, mainClass: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runTool(
+  info: SecureCluster,
+  mainClass: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(
     ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", `${info.lib}/*`, mainClass, ...args],
     { stdout: "pipe", stderr: "pipe" },
   );
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -227,19 +250,22 @@ export interface OidcServer {
 
 /**
  * A minimal OAuth 2.0 token endpoint (client credentials, client id/secret as HTTP basic auth or
- * form fields) on loopback, issuing JWTs for `sub = clientId` that live `lifetimeS` seconds.
+ * form fields) on loopback, issuing JWTs for `sub = clientId` that live `lifetimeS` seconds
+ * (default 300), for `audience` (default: the one the broker expects).
  */
 export function startOidcServer(
   info: SecureCluster,
   clients: Record<string, string>,
-  lifetimeS = 300,
+  opts: { lifetimeS?: number; audience?: string } = {},
 ): OidcServer {
+  const lifetimeS = opts.lifetimeS ?? 300;
   const state = { issued: 0, rejected: 0, scopes: [] as (string | null)[] };
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
-      if (req.method !== "POST" || new URL(req.url).pathname !== "/token") return new Response("not found", { status: 404 });
+      if (req.method !== "POST" || new URL(req.url).pathname !== "/token")
+        return new Response("not found", { status: 404 });
       const form = new URLSearchParams(await req.text());
       let id = form.get("client_id") ?? "";
       let secret = form.get("client_secret") ?? "";
@@ -257,14 +283,17 @@ export function startOidcServer(
       state.issued++;
       state.scopes.push(form.get("scope"));
       const now = Math.floor(Date.now() / 1000);
-      const token = signJwt(info, {
+      const claims: Record<string, unknown> = {
         sub: id,
         iss: info.oauth.issuer,
-        aud: info.oauth.audience,
+        aud: opts.audience ?? info.oauth.audience,
         iat: now,
         exp: now + lifetimeS,
-        scope: form.get("scope") ?? "",
-      });
+      };
+      // No scope asked, no scope claim (Kafka refuses a token whose scope claim is empty).
+      const scope = form.get("scope");
+      if (scope) claims.scope = scope;
+      const token = signJwt(info, claims);
       return Response.json({ access_token: token, token_type: "Bearer", expires_in: lifetimeS });
     },
   });
@@ -282,7 +311,11 @@ export function capturingLogger(secrets: readonly string[] = []): { logger: Logg
 }
 
 /** Polls `check` until it returns a value or `timeoutMs` passes. */
-export async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+export async function until<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

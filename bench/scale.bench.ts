@@ -1,0 +1,567 @@
+/**
+ * Benchmark: collection cycles at scale on a dedicated local 3-broker cluster.
+ *   A: 200 groups over 2,000 partitions (200 topics × 10), each group on its own topic.
+ *   B: 2,000 groups over 12,000 partitions (2,000 topics × 6), each group on its own topic.
+ * Per scale and time-lag mode (off, hybrid), a fresh exporter child process (the real cluster
+ * loop and Kafka client, partition granularity) runs a cold cycle and warm cycles; between
+ * warm cycles (untimed) one record lands on every partition and a fifth of the groups move
+ * their committed offset by one. Prints cycle wall time median/max, CPU time per cycle,
+ * requests per API per cycle, series, exposition bytes, RSS. Then /metrics latency: the real
+ * daemon (createDaemon, HTTP on a free loopback port) in a child process, scraped from this
+ * process with fetch — idle (one cycle, then none) and during back-to-back cycles.
+ * Run: bun run bench/scale.bench.ts   (KLAG_BENCH_SCALES=A|B|A,B; KLAG_BENCH_CYCLES=8;
+ *      KLAG_KAFKA_HEAP=1g for each broker). Starts and stops its own cluster in a temp dir.
+ *
+ * RESULTS: see docs/scale.md (filled in from a run of this file).
+ */
+import "../src/lib/quiet-warnings.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import {
+  buildFixture3,
+  type CommittedPartition,
+  commitGroups,
+  type Fixture3,
+  groupName,
+  topicName,
+} from "../scripts/scale-fixture-3.ts";
+import type { Config } from "../src/config/types.ts";
+import { createClusterLoop } from "../src/daemon/cluster-loop.ts";
+import { createDaemon } from "../src/daemon/daemon.ts";
+import { createKafkaSource } from "../src/daemon/kafka-source.ts";
+import { M } from "../src/metrics/catalog.ts";
+import { createExposition } from "../src/metrics/exposition.ts";
+import type { GaugeStore } from "../src/metrics/store.ts";
+import { configFrom, quietLogger } from "../tests/helpers/exposition.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const CLUSTER = "bench";
+const PHASES = ["metadata", "list_groups", "describe_offsets", "watermarks", "time_lag", "compute"];
+
+interface Scale {
+  id: "A" | "B";
+  prefix: string;
+  topics: number;
+  partitionsPerTopic: number;
+  groups: number;
+}
+const SCALES: Scale[] = [
+  { id: "A", prefix: "sa", topics: 200, partitionsPerTopic: 10, groups: 200 },
+  { id: "B", prefix: "sb", topics: 2000, partitionsPerTopic: 6, groups: 2000 },
+];
+type Mode = "off" | "hybrid";
+const MODES: Mode[] = ["off", "hybrid"];
+
+// ---------------------------------------------------------------- shared helpers
+
+function exporterToml(o: { bootstrap: string; prefix: string; mode: Mode; poll: string; port?: number }): string {
+  return `
+[exporter]
+poll_interval = "${o.poll}"
+granularity = "partition"
+${o.port === undefined ? "" : `http_host = "127.0.0.1"\nhttp_port = ${o.port}`}
+[exporter.timestamp_sampling]
+enabled = ${o.mode !== "off"}
+${o.mode === "off" ? "" : `mode = "${o.mode}"`}
+[exporter.performance]
+kafka_timeout = "30s"
+[[clusters]]
+name = "${CLUSTER}"
+bootstrap_servers = "${o.bootstrap}"
+group_whitelist = ["^${o.prefix}-"]
+topic_whitelist = ["^${o.prefix}-"]
+`;
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+const median = (xs: readonly number[]) => quantile(xs, 0.5);
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+// ---------------------------------------------------------------- child: cycles
+
+interface CycleRecord {
+  wallMs: number;
+  cpuMs: number;
+  requests: Record<string, number>;
+  phasesMs: Record<string, number>;
+  series: number;
+  bytes: number;
+  rss: number;
+  heapUsed: number;
+  lagSecondsSeries: number;
+}
+
+interface CyclesResult {
+  cold: CycleRecord;
+  warm: CycleRecord[];
+  maxRssKb: number;
+  rssAfterGc: number;
+  heapAfterGc: number;
+  /** Offsets the exporter reports for sample (group, topic, partition)s after the last cycle. */
+  samples: { group: string; topic: string; partition: number; offset: number | undefined; lag: number | undefined }[];
+  lagSeries: number;
+  methods: Record<string, number>;
+}
+
+async function cyclesChild(): Promise<void> {
+  const p = JSON.parse(process.env.KLAG_SCALE_PARAMS!) as {
+    bootstrap: string;
+    prefix: string;
+    mode: Mode;
+    cycles: number;
+    samples: { group: string; topic: string; partition: number }[];
+  };
+  const config: Config = configFrom(exporterToml({ ...p, poll: "30s" }));
+  const cluster = config.clusters[0]!;
+  const logger = quietLogger();
+  const exposition = createExposition();
+  const source = createKafkaSource({ cluster, exporter: config.exporter, logger });
+  let data: GaugeStore | null = null;
+  let self: GaugeStore | null = null;
+  const loop = createClusterLoop({
+    cluster,
+    exporter: config.exporter,
+    source: source.lagSource,
+    timeLag: source.timeLag,
+    logger,
+    clock: { nowMs: () => Date.now() },
+    publish(name, d, s) {
+      data = d;
+      self = s;
+      exposition.publish(`${name}/data`, d);
+      exposition.publish(`${name}/self`, s);
+    },
+  });
+  let previous = new Map<string, number>();
+  const cycle = async (): Promise<CycleRecord> => {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const report = await loop.runCycle();
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    if (!report.ok) throw new Error(`cycle failed: ${report.error}`);
+    const requests: Record<string, number> = {};
+    const totals = new Map(source.lagSource.requestStats().map((s) => [s.api, s.requests]));
+    for (const [api, n] of totals) if (n - (previous.get(api) ?? 0) > 0) requests[api] = n - (previous.get(api) ?? 0);
+    previous = totals;
+    const phasesMs: Record<string, number> = {};
+    for (const phase of PHASES) {
+      const v = self!.get(M.cycleDuration, [CLUSTER, phase]);
+      if (v !== undefined) phasesMs[phase] = v * 1000;
+    }
+    const mem = process.memoryUsage();
+    return {
+      wallMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      requests,
+      phasesMs,
+      series: data!.stats().series + self!.stats().series,
+      bytes: exposition.current("prometheus", false).length,
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      lagSecondsSeries: countFamily(exposition.current("prometheus", false), "kafka_consumergroup_group_lag_seconds{"),
+    };
+  };
+  const traffic = () =>
+    new Promise<void>((resolveTraffic) => {
+      const onMessage = (m: { type: string }) => {
+        if (m.type !== "go") return;
+        process.off("message", onMessage);
+        resolveTraffic();
+      };
+      process.on("message", onMessage);
+      process.send!({ type: "traffic" });
+    });
+
+  const cold = await cycle();
+  const warm: CycleRecord[] = [];
+  for (let i = 0; i < p.cycles; i++) {
+    await traffic();
+    warm.push(await cycle());
+  }
+  const text = exposition.current("prometheus", false);
+  const samples = p.samples.map((s) => {
+    const member = [CLUSTER, s.group, s.topic, String(s.partition), "", "", ""];
+    return {
+      ...s,
+      offset: data!.get(M.groupOffset, member),
+      lag: data!.get(M.groupLag, [...member, "false", "false"]),
+    };
+  });
+  const methods: Record<string, number> = {};
+  for (const method of ["message", "rate"]) {
+    const v = self!.get(M.timeLagMethod, [CLUSTER, method]);
+    if (v !== undefined) methods[method] = v;
+  }
+  const lagSeries = countFamily(text, "kafka_consumergroup_group_lag{");
+  await loop.stop();
+  data = null;
+  Bun.gc(true);
+  const mem = process.memoryUsage();
+  const result: CyclesResult = {
+    cold,
+    warm,
+    maxRssKb: process.resourceUsage().maxRSS,
+    rssAfterGc: mem.rss,
+    heapAfterGc: mem.heapUsed,
+    samples,
+    lagSeries,
+    methods,
+  };
+  process.send!({ type: "result", result });
+}
+
+/** Lines starting with `prefix` (counted on the bytes, without decoding the text). */
+function countFamily(bytes: Uint8Array, prefix: string): number {
+  const needle = new TextEncoder().encode(`\n${prefix}`);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let n = 0;
+  for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + 1)) n++;
+  return n;
+}
+
+// ---------------------------------------------------------------- child: daemon
+
+async function daemonChild(): Promise<void> {
+  const p = JSON.parse(process.env.KLAG_SCALE_PARAMS!) as {
+    bootstrap: string;
+    prefix: string;
+    mode: Mode;
+    poll: string;
+    port: number;
+  };
+  const daemon = createDaemon({ config: configFrom(exporterToml(p)), logger: quietLogger() });
+  await daemon.start();
+  const deadline = Date.now() + 120_000;
+  while ((daemon.exposition.seriesCount().get(`${CLUSTER}/data`) ?? 0) === 0) {
+    if (Date.now() > deadline) throw new Error("daemon: no data after 120 s");
+    await Bun.sleep(50);
+  }
+  // Busy samples: how much of the time the event loop was blocked (a 10 ms ticker's lateness).
+  let lateMax = 0;
+  let expected = performance.now() + 10;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    lateMax = Math.max(lateMax, now - expected);
+    expected = now + 10;
+  }, 10);
+  process.on("message", async (m: { type: string }) => {
+    if (m.type !== "stop") return;
+    clearInterval(ticker);
+    const publishes = daemon.exposition.version();
+    await daemon.stop();
+    process.send!({
+      type: "done",
+      maxRssKb: process.resourceUsage().maxRSS,
+      rss: process.memoryUsage().rss,
+      publishes,
+      eventLoopMaxBlockMs: lateMax,
+    });
+    setTimeout(() => process.exit(0), 50);
+  });
+  process.send!({ type: "ready", url: daemon.url(), publishes: daemon.exposition.version() });
+}
+
+// ---------------------------------------------------------------- parent
+
+function spawnChild(role: string, params: unknown, onMessage: (m: Record<string, unknown>) => void) {
+  return Bun.spawn([process.execPath, import.meta.path], {
+    env: { ...process.env, KLAG_SCALE_ROLE: role, KLAG_SCALE_PARAMS: JSON.stringify(params) },
+    stdio: ["ignore", "inherit", "inherit"],
+    ipc(message) {
+      onMessage(message as Record<string, unknown>);
+    },
+  });
+}
+
+async function startCluster(dir: string): Promise<string> {
+  const proc = Bun.spawn(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "start", dir, "3"], {
+    stdout: "pipe",
+    stderr: "inherit",
+    env: { ...process.env, KLAG_KAFKA_HEAP: process.env.KLAG_KAFKA_HEAP ?? "1g" },
+  });
+  const out = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error("cluster.sh start failed");
+  return out.trim().split("\n").pop()!;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Moves the data between warm cycles: a record on every partition, a fifth of the groups commit +1. */
+function createTraffic(bootstrap: string, fixture: Fixture3, producer: Producer) {
+  let round = 0;
+  const o = fixture.options;
+  return async () => {
+    round++;
+    await Promise.all(
+      chunks(fixture.topics, Math.max(1, Math.floor(3000 / o.partitionsPerTopic))).map((topics) =>
+        producer.sendBatch({
+          acks: -1,
+          topicMessages: topics.map((topic) => ({
+            topic,
+            messages: Array.from({ length: o.partitionsPerTopic }, (_, partition) => ({
+              partition,
+              value: `r${round}`,
+            })),
+          })),
+        }),
+      ),
+    );
+    const moved = new Map<string, CommittedPartition[]>();
+    for (const [g, list] of fixture.commits) {
+      for (const c of list) c.latest++;
+      if (Number(g.slice(g.lastIndexOf("g") + 1)) % 5 !== round % 5) continue;
+      for (const c of list) c.offset++;
+      moved.set(g, list);
+    }
+    await commitGroups(bootstrap, moved);
+  };
+}
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+async function runCycles(
+  bootstrap: string,
+  scale: Scale,
+  fixture: Fixture3,
+  mode: Mode,
+  cycles: number,
+  traffic: () => Promise<void>,
+) {
+  const sampleGroups = [0, Math.floor(scale.groups / 3), scale.groups - 1];
+  const samples = sampleGroups.map((g) => ({
+    group: groupName(scale.prefix, g),
+    topic: topicName(scale.prefix, g % scale.topics),
+    partition: 1,
+  }));
+  let result: CyclesResult | undefined;
+  let failure: unknown;
+  const child = spawnChild("cycles", { bootstrap, prefix: scale.prefix, mode, cycles, samples }, (m) => {
+    if (m.type === "traffic") {
+      traffic().then(
+        () => child.send({ type: "go" }),
+        (error) => {
+          failure = error;
+          child.kill();
+        },
+      );
+    } else if (m.type === "result") result = m.result as CyclesResult;
+  });
+  const code = await child.exited;
+  if (failure) throw failure;
+  if (code !== 0 || !result) throw new Error(`cycles child (${scale.id}, ${mode}) exited ${code}`);
+  // Sanity: every group partition reported, sample offsets and lags equal what this process committed.
+  if (result.lagSeries !== fixture.groupPartitions)
+    throw new Error(`${scale.id}/${mode}: ${result.lagSeries} lag series, expected ${fixture.groupPartitions}`);
+  for (const s of result.samples) {
+    const c = fixture.commits.get(s.group)!.find((x) => x.topic === s.topic && x.partition === s.partition)!;
+    if (s.offset !== c.offset || s.lag !== c.latest - c.offset)
+      throw new Error(
+        `${scale.id}/${mode}: ${s.group} ${s.topic}/${s.partition} offset ${s.offset} lag ${s.lag}, expected ${c.offset} / ${c.latest - c.offset}`,
+      );
+  }
+  return result;
+}
+
+interface ScrapeStats {
+  encoding: string;
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  bytes: number;
+}
+
+async function scrape(
+  url: string,
+  encoding: "identity" | "gzip",
+  n: number,
+  pauseMs: number,
+  maxMs: number,
+): Promise<ScrapeStats> {
+  const latencies: number[] = [];
+  let bytes = 0;
+  const until = performance.now() + maxMs;
+  for (let i = 0; i < n && performance.now() < until; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/metrics`, { headers: { "accept-encoding": encoding }, decompress: false });
+    const body = await res.arrayBuffer();
+    latencies.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`scrape status ${res.status}`);
+    bytes = body.byteLength;
+    if (pauseMs > 0) await Bun.sleep(pauseMs);
+  }
+  return {
+    encoding,
+    n: latencies.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: Math.max(...latencies),
+    bytes,
+  };
+}
+
+interface ScrapeRun {
+  label: string;
+  stats: ScrapeStats[];
+  maxRssKb: number;
+  publishes: number;
+  eventLoopMaxBlockMs: number;
+}
+
+/** A daemon child; `poll` "1h" = one cycle then idle, a short poll = cycles back to back. */
+async function runScrapes(bootstrap: string, scale: Scale, poll: string, label: string): Promise<ScrapeRun> {
+  const port = await freePort();
+  let ready: ((m: Record<string, unknown>) => void) | undefined;
+  let done: ((m: Record<string, unknown>) => void) | undefined;
+  const readyP = new Promise<Record<string, unknown>>((r) => {
+    ready = r;
+  });
+  const doneP = new Promise<Record<string, unknown>>((r) => {
+    done = r;
+  });
+  const child = spawnChild("daemon", { bootstrap, prefix: scale.prefix, mode: "hybrid", poll, port }, (m) => {
+    if (m.type === "ready") ready!(m);
+    if (m.type === "done") done!(m);
+  });
+  try {
+    const r = await Promise.race([readyP, child.exited.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+    const url = String(r.url).replace(/\/$/, "");
+    const stats = [await scrape(url, "identity", 200, 20, 60_000), await scrape(url, "gzip", 200, 20, 60_000)];
+    child.send({ type: "stop" });
+    const d = await doneP;
+    await child.exited;
+    return {
+      label,
+      stats,
+      maxRssKb: Number(d.maxRssKb),
+      publishes: Number(d.publishes) - Number(r.publishes),
+      eventLoopMaxBlockMs: Number(d.eventLoopMaxBlockMs),
+    };
+  } finally {
+    child.kill();
+  }
+}
+
+function printCycles(scale: Scale, fixture: Fixture3, mode: Mode, r: CyclesResult): void {
+  const walls = r.warm.map((c) => c.wallMs);
+  const cpus = r.warm.map((c) => c.cpuMs);
+  const last = r.warm.at(-1) ?? r.cold;
+  const apis = [
+    ...new Set([...Object.keys(r.cold.requests), ...r.warm.flatMap((c) => Object.keys(c.requests))]),
+  ].sort();
+  const req = apis
+    .map((api) => `${api} ${r.cold.requests[api] ?? 0}/${median(r.warm.map((c) => c.requests[api] ?? 0))}`)
+    .join(", ");
+  const phases = PHASES.filter((ph) => r.warm.some((c) => c.phasesMs[ph] !== undefined))
+    .map((ph) => `${ph} ${median(r.warm.map((c) => c.phasesMs[ph] ?? 0)).toFixed(0)}`)
+    .join(", ");
+  console.log(
+    [
+      `scale ${scale.id} (${scale.groups} groups, ${scale.topics * scale.partitionsPerTopic} partitions, ${fixture.groupPartitions} group partitions), mode ${mode}:`,
+      `  cycle wall ms: cold ${r.cold.wallMs.toFixed(0)}, warm median ${median(walls).toFixed(0)}, max ${Math.max(...walls).toFixed(0)} (${walls.length} cycles)`,
+      `  CPU ms per cycle: cold ${r.cold.cpuMs.toFixed(0)}, warm median ${median(cpus).toFixed(0)}, max ${Math.max(...cpus).toFixed(0)}`,
+      `  requests per cycle (cold/warm median): ${req}`,
+      `  warm phase medians ms: ${phases}`,
+      `  series ${last.series} (lag ${r.lagSeries}, lag_seconds ${last.lagSecondsSeries}), exposition ${mb(last.bytes)} MB` +
+        (Object.keys(r.methods).length ? `, time-lag methods ${JSON.stringify(r.methods)}` : ""),
+      `  RSS after cycles MB: median ${mb(median(r.warm.map((c) => c.rss)))}, max ${mb(Math.max(...r.warm.map((c) => c.rss)))}; ` +
+        `peak (maxRSS) ${(r.maxRssKb / 1024).toFixed(1)}; after full GC ${mb(r.rssAfterGc)}; heap after GC ${mb(r.heapAfterGc)}; heap after last cycle ${mb(last.heapUsed)}`,
+    ].join("\n"),
+  );
+}
+
+function printScrapes(scale: Scale, run: ScrapeRun): void {
+  for (const s of run.stats) {
+    console.log(
+      `scale ${scale.id} /metrics ${run.label}, ${s.encoding}: ${s.n} scrapes of ${mb(s.bytes)} MB, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms`,
+    );
+  }
+  console.log(
+    `scale ${scale.id} daemon ${run.label}: ${Math.floor(run.publishes / 2)} cycles published during the scrapes, peak RSS ${(run.maxRssKb / 1024).toFixed(1)} MB, longest event-loop block ${run.eventLoopMaxBlockMs.toFixed(0)} ms`,
+  );
+}
+
+async function main(): Promise<void> {
+  const wanted = new Set((process.env.KLAG_BENCH_SCALES ?? "A,B").split(","));
+  const cycles = Number(process.env.KLAG_BENCH_CYCLES ?? 8);
+  const reuse = process.env.KLAG_BENCH_BOOTSTRAP;
+  const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-scale-"));
+  const stop = () => {
+    if (!dir) return;
+    Bun.spawnSync(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "stop", join(dir, "kafka")]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => {
+    stop();
+    process.exit(130);
+  });
+  console.log(
+    `machine: ${navigator.hardwareConcurrency} cores, ${process.platform}/${process.arch}; Bun ${Bun.version}`,
+  );
+  try {
+    const t = performance.now();
+    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka")));
+    console.error(`kafka (3 brokers) at ${bootstrap} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const kafka = new Kafka({
+      brokers: bootstrap.split(","),
+      clientId: "klag-scale-traffic",
+      logLevel: logLevel.NOTHING,
+    });
+    for (const scale of SCALES.filter((s) => wanted.has(s.id))) {
+      const fixture = await buildFixture3({
+        bootstrap,
+        prefix: scale.prefix,
+        topics: scale.topics,
+        partitionsPerTopic: scale.partitionsPerTopic,
+        groups: scale.groups,
+        maxMessages: 6,
+      });
+      console.log(
+        `scale ${scale.id} fixture: topics ${(fixture.timingsMs.topics / 1000).toFixed(1)} s, produce+verify ${(fixture.timingsMs.produce / 1000).toFixed(1)} s, commit ${(fixture.timingsMs.commit / 1000).toFixed(1)} s`,
+      );
+      const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      try {
+        const traffic = createTraffic(bootstrap, fixture, producer);
+        for (const mode of MODES) {
+          console.error(`scale ${scale.id}, mode ${mode}…`);
+          printCycles(scale, fixture, mode, await runCycles(bootstrap, scale, fixture, mode, cycles, traffic));
+        }
+      } finally {
+        await producer.disconnect();
+      }
+      console.error(`scale ${scale.id}, scrapes…`);
+      printScrapes(scale, await runScrapes(bootstrap, scale, "1h", "idle (no cycle running)"));
+      printScrapes(scale, await runScrapes(bootstrap, scale, "100ms", "during back-to-back cycles"));
+    }
+  } finally {
+    stop();
+  }
+}
+
+const role = process.env.KLAG_SCALE_ROLE;
+if (role === "cycles") await cyclesChild();
+else if (role === "daemon") await daemonChild();
+else await main();

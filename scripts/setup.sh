@@ -9,11 +9,16 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 node_modules/.bin/bun --version >/dev/null
-if ! command -v promtool >/dev/null 2>&1; then
+# Debian packages: prometheus (promtool + server for the scrape and alert tests) and
+# qemu-user-static (runs the arm64 binary in its root filesystem).
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2
   else
-    echo "promtool not found: install Debian's 'prometheus' package (sudo apt-get install prometheus)" >&2
+    echo "missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi

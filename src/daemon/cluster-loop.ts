@@ -391,8 +391,10 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     async stop() {
       running = false;
       if (timer) clearTimeout(timer);
-      if (inFlight) await Promise.race([inFlight, Bun.sleep(2000)]);
-      await Promise.race([source.close().catch(() => {}), Bun.sleep(2000)]);
+      // One shared 2 s budget for the in-flight cycle and the close: shutdown must end within 5 s.
+      const budget = Bun.sleep(2000);
+      if (inFlight) await Promise.race([inFlight, budget]);
+      await Promise.race([source.close().catch(() => {}), budget]);
     },
     runCycle,
     status: () => ({ ...status }),

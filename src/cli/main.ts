@@ -35,6 +35,10 @@ function makeLogger(args: CommonArgs, secrets: readonly string[] = []): Logger {
   return createLogger({ level: levelText as LogLevel, format: formatText as LogFormat, secrets });
 }
 
+async function writeStdout(text: string): Promise<void> {
+  await Bun.write(Bun.stdout, text);
+}
+
 function fail(code: number, message: string): never {
   process.stderr.write(`klag-exporter: ${message}\n`);
   process.exit(code);
@@ -110,7 +114,7 @@ const checkConfig = defineCommand({
     const path = (args.file as string | undefined) ?? args.config;
     const { config, notices } = await loadOrExit(path);
     for (const n of notices) process.stderr.write(`notice: ${n}\n`);
-    process.stdout.write(toEffectiveConfigText(config));
+    await writeStdout(toEffectiveConfigText(config));
     process.stderr.write(`${path}: OK\n`);
   },
 });
@@ -124,7 +128,8 @@ const once = defineCommand({
     for (const n of notices) logger.info(n);
     const daemon = createDaemon({ config, logger });
     const result = await daemon.once();
-    process.stdout.write(result.text);
+    // Awaited: a large exposition to a pipe must be fully written before process.exit.
+    await writeStdout(result.text);
     for (const f of result.failed) logger.error("cluster failed", { detail: f });
     process.exit(result.ok ? 0 : 1);
   },
@@ -132,8 +137,8 @@ const once = defineCommand({
 
 const version = defineCommand({
   meta: { name: "version", description: "Print the version" },
-  run() {
-    process.stdout.write(`klag-exporter ${BUILD.version} (commit ${BUILD.commit}, ${BUILD.runtime})\n`);
+  async run() {
+    await writeStdout(`klag-exporter ${BUILD.version} (commit ${BUILD.commit}, ${BUILD.runtime})\n`);
   },
 });
 

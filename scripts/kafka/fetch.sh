@@ -4,7 +4,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-cache=${KLAG_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/klag-exporter/kafka-$version}
+# The folder name carries a hash of pom.xml, so a changed dependency list is fetched anew.
+pomhash=$(sha256sum "$here/pom.xml" | cut -c1-8)
+cache=${KLAG_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/klag-exporter/kafka-$version-$pomhash}
 if [ -f "$cache/.complete" ]; then echo "$cache/lib"; exit 0; fi
 mkdir -p "$cache"
 echo "fetching Apache Kafka $version from Maven Central into $cache" >&2

@@ -21,7 +21,8 @@ export interface StatusView {
 export function renderStatusPage(v: StatusView): string {
   const rows = v.clusters
     .map((c) => {
-      const state = c.stale ? "stale" : c.up ? "up" : "down";
+      // Never succeeded → down; succeeded once but too long ago → stale.
+      const state = c.lastSuccessMs === undefined ? "down" : c.stale ? "stale" : c.up ? "up" : "down";
       return `<tr class="${state}"><td>${esc(c.name)}</td><td>${state}</td><td>${age(v.nowMs, c.lastSuccessMs)}</td><td>${
         c.lastCycleMs === undefined ? "–" : `${c.lastCycleMs.toFixed(0)} ms`
       }</td><td>${c.groups}</td><td>${c.series}</td><td>${esc(c.lastError ?? "")}</td></tr>`;

@@ -114,7 +114,7 @@ export function createCoordinatorRouter(ctx: EdgeContext): CoordinatorRouter {
         for (const c of results) {
           if (c.errorCode !== 0) {
             anyError = true;
-            const detail = c.errorMessage === null ? "" : `: ${c.errorMessage}`;
+            const detail = c.errorMessage ? `: ${c.errorMessage}` : "";
             out.set(
               c.key,
               fail(

@@ -43,8 +43,17 @@ NAMES.set(113, "STALE_MEMBER_EPOCH");
 /** "NOT_COORDINATOR (16)"; unknown codes as "error 123". */
 export function errorName(code: number): string {
   const name = NAMES.get(code);
-  return name === undefined ? `error ${code}` : `${name} (${code})`;
+  if (name === undefined) return `error ${code}`;
+  const hint = ACL_HINTS.get(code);
+  return hint === undefined ? `${name} (${code})` : `${name} (${code}; ${hint})`;
 }
+
+/** Which ACL an authorization error means is missing, so the log says what to grant. */
+const ACL_HINTS = new Map<number, string>([
+  [29, "grant the exporter's principal DESCRIBE on the topic, and READ for message-mode time lag"],
+  [30, "grant the exporter's principal DESCRIBE on the group"],
+  [31, "grant the exporter's principal DESCRIBE on the cluster"],
+]);
 
 /** Errors after which a cached coordinator must be looked up again. */
 export function isCoordinatorMoved(code: number): boolean {

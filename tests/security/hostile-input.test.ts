@@ -8,16 +8,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
-import type { Socket, Subprocess, TCPSocketListener } from "bun";
+import type { Socket, TCPSocketListener } from "bun";
 import { parseExposition, value } from "../helpers/exposition.ts";
 import { uniqueName } from "../kafka/harness.ts";
 import {
   commit,
+  type ExporterProcess,
   freePort,
   grant,
   internalAdmin,
-  ROOT,
   type SecureCluster,
+  spawnExporter,
   startSecureCluster,
   stopSecureCluster,
   topicWithMessages,
@@ -25,8 +26,7 @@ import {
 } from "./support.ts";
 
 let info: SecureCluster;
-let daemon: Subprocess<"ignore", "ignore", "pipe">;
-let stderrText: Promise<string>;
+let exporter: ExporterProcess;
 let port: number;
 let base: string;
 let fake: TCPSocketListener<{ n: number }>;
@@ -138,15 +138,11 @@ name = "fake"
 bootstrap_servers = "127.0.0.1:${fake.port}"
 `,
   );
-  daemon = Bun.spawn([process.execPath, "run", `${ROOT}/src/main.ts`, "run", "--config", configPath], {
-    env: { ...process.env, KAFKA_PASSWORD: info.users.exporter },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  stderrText = new Response(daemon.stderr).text();
+  exporter = spawnExporter(["run", "--config", configPath], { KAFKA_PASSWORD: info.users.exporter });
   let last = "";
   try {
+    // The URL it logs, not just any server on the port: another process may have taken it.
+    expect(await exporter.listening()).toBe(base);
     await until(
       async () => {
         last = (await scrape()).text;
@@ -159,8 +155,11 @@ bootstrap_servers = "127.0.0.1:${fake.port}"
       "the exporter to report the secure cluster",
     );
   } catch (error) {
-    daemon.kill("SIGTERM");
-    const lines = (await stderrText).split("\n").filter((l) => !l.includes("level=debug"));
+    await exporter.stop();
+    const lines = exporter
+      .stderr()
+      .split("\n")
+      .filter((l) => !l.includes("level=debug"));
     const self = last.split("\n").filter((l) => /cluster_up|sum_lag|failed_groups/.test(l) && !l.startsWith("#"));
     throw new Error(
       `${String(error)}\n--- last scrape ---\n${self.join("\n")}\n--- stderr ---\n${lines.join("\n").slice(0, 4000)}`,
@@ -169,10 +168,7 @@ bootstrap_servers = "127.0.0.1:${fake.port}"
 }, 180_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null) {
-    daemon.kill("SIGTERM");
-    await daemon.exited;
-  }
+  await exporter?.stop();
   fake?.stop(true);
   stopSecureCluster(info);
 });
@@ -233,7 +229,7 @@ describe("hostile clients and a broken broker", () => {
     // Warm up: normal scrapes, then take the baseline.
     for (let i = 0; i < 200; i++) expect((await scrape()).status).toBe(200);
     await Bun.sleep(2_000);
-    const baselineKb = rssKb(daemon.pid);
+    const baselineKb = rssKb(exporter.proc.pid);
     const before = parseExposition((await scrape()).text);
     const updatedBefore = value(before, "kafka_lag_exporter_last_update_timestamp_seconds", {
       cluster_name: "secure",
@@ -328,7 +324,7 @@ describe("hostile clients and a broken broker", () => {
       while (attacking) {
         const r = await scrape();
         probes.push({ status: r.status, ms: r.ms });
-        peakKb = Math.max(peakKb, rssKb(daemon.pid));
+        peakKb = Math.max(peakKb, rssKb(exporter.proc.pid));
         await Bun.sleep(250);
       }
     })();
@@ -361,7 +357,7 @@ describe("hostile clients and a broken broker", () => {
       // Nothing malformed got an exposition; only the well-formed pipelined scrapes may.
       if (kind !== "pipelined-unread") expect({ kind, ok: statuses["200"] ?? 0 }).toEqual({ kind, ok: 0 });
     }
-    expect(daemon.exitCode).toBeNull();
+    expect(exporter.proc.exitCode).toBeNull();
     // /metrics answered every probe during the attack, promptly.
     expect(probes.length).toBeGreaterThan(10);
     expect(probes.filter((p) => p.status !== 200)).toEqual([]);
@@ -375,12 +371,12 @@ describe("hostile clients and a broken broker", () => {
     expect(value(after, "kafka_consumergroup_group_sum_lag", { cluster_name: "secure", group })).toBe(100);
 
     // RSS comes back near its baseline once the connections are gone.
-    let afterKb = rssKb(daemon.pid);
+    let afterKb = rssKb(exporter.proc.pid);
     const deadline = Date.now() + 30_000;
     while (afterKb > baselineKb + 40 * 1024 && Date.now() < deadline) {
       await scrape();
       await Bun.sleep(1_000);
-      afterKb = rssKb(daemon.pid);
+      afterKb = rssKb(exporter.proc.pid);
     }
     console.log(
       `hostile: ${tasks.length} requests in ${(attackMs / 1000).toFixed(1)} s; ` +
@@ -407,9 +403,8 @@ describe("hostile clients and a broken broker", () => {
     expect(reason).not.toContain("cluster secure");
     expect((await fetch(`${base}/health`)).status).toBe(200);
     // It shuts down cleanly after all that.
-    daemon.kill("SIGTERM");
-    expect(await daemon.exited).toBe(0);
-    const stderr = await stderrText;
+    expect(await exporter.stop()).toBe(0);
+    const stderr = exporter.stderr();
     expect(stderr).toMatch(/collection cycle failed.*cluster=fake/);
     expect(stderr).not.toMatch(/uncaught|unhandled|panic|segmentation/i);
   }, 60_000);

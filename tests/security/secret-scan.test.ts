@@ -18,6 +18,7 @@ import {
   type OidcServer,
   ROOT,
   type SecureCluster,
+  spawnExporter,
   startOidcServer,
   startSecureCluster,
   stopSecureCluster,
@@ -216,17 +217,15 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string; s
 
 describe("no secret leaks", () => {
   test("the running daemon's debug log, status page, /metrics, /ready, /health and /leader contain no secret", async () => {
-    const daemon = Bun.spawn(
-      [BUN, "run", `${ROOT}/src/main.ts`, "run", "--config", configPath, "--log-level", "debug"],
-      { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" },
-    );
-    const stderrText = new Response(daemon.stderr).text();
+    const daemon = spawnExporter(["run", "--config", configPath, "--log-level", "debug"], env);
     const base = `https://127.0.0.1:${port}`;
     const auth = { authorization: `Basic ${Buffer.from(`prometheus:${SCRAPE_PASSWORD}`).toString("base64")}` };
     const get = (path: string, headers: Record<string, string> = auth) =>
       fetch(`${base}${path}`, { headers, tls: { ca: Bun.file(info.pki.ca) } } as RequestInit);
     const pages: Record<string, string> = {};
+    let exitCode: number;
     try {
+      expect(await daemon.listening()).toBe(base);
       // Two or more cycles on every cluster, so steady-state and error paths have both been logged.
       const samples = await until(
         async () => {
@@ -255,20 +254,20 @@ describe("no secret leaks", () => {
         }).toEqual({ c, up: 0 });
       }
     } catch (error) {
-      daemon.kill("SIGTERM");
-      await daemon.exited;
+      await daemon.stop();
       throw new Error(
-        `${String(error)} (port ${port})\n--- exporter stderr, without debug lines ---\n${(await stderrText)
+        `${String(error)} (port ${port})\n--- exporter stderr, without debug lines ---\n${daemon
+          .stderr()
           .split("\n")
           .filter((l) => !l.includes("level=debug"))
           .join("\n")
           .slice(0, 5000)}`,
       );
     } finally {
-      daemon.kill("SIGTERM");
+      exitCode = await daemon.stop();
     }
-    expect(await daemon.exited).toBe(0);
-    const stderr = await stderrText;
+    expect(exitCode).toBe(0);
+    const stderr = daemon.stderr();
     // The log did record the failures, just without their secrets.
     expect(stderr).toMatch(/cluster=scram-wrong.*authentication failed/);
     expect(stderr).toMatch(/cluster=oauth-wrong.*HTTP 401/);

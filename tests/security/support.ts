@@ -4,8 +4,9 @@
  * user, a local OIDC token endpoint, Prometheus, and log capture.
  */
 import { createSign } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import type { Subprocess } from "bun";
 import {
   AclOperationTypes,
   AclPermissionTypes,
@@ -42,9 +43,12 @@ export interface SecureCluster {
   oauth: { signingKey: string; kid: string; issuer: string; audience: string };
 }
 
-/** Starts the secure broker in `.cache/<name>` (one per test file) and waits until it serves metadata. */
+/**
+ * Starts the secure broker in `.cache/<name>-<pid>` (one per test file and process, so concurrent
+ * runs never share or stop each other's broker) and waits until it serves metadata.
+ */
 export async function startSecureCluster(name: string): Promise<SecureCluster> {
-  const dir = `${ROOT}/.cache/${name}`;
+  const dir = `${ROOT}/.cache/${name}-${process.pid}`;
   const proc = Bun.spawn(["bash", SCRIPT, "start", dir], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),
@@ -71,8 +75,12 @@ export async function startSecureCluster(name: string): Promise<SecureCluster> {
   return info;
 }
 
+/** Stops the broker and deletes its directory (keys, passwords, data). */
 export function stopSecureCluster(info: SecureCluster | undefined): void {
-  if (info) Bun.spawnSync(["bash", SCRIPT, "stop", info.dir]);
+  if (!info) return;
+  Bun.spawnSync(["bash", SCRIPT, "stop", info.dir]);
+  rmSync(info.dir, { recursive: true, force: true });
+  rmSync(`${info.dir}.lock`, { force: true });
 }
 
 /** Makes only the test PKI (CA, server cert for 127.0.0.1/localhost, client cert) in `dir/pki`. */
@@ -343,4 +351,53 @@ export function freePort(): number {
   const port = server.port;
   server.stop(true);
   return port;
+}
+
+export interface ExporterProcess {
+  proc: Subprocess<"ignore", "ignore", "pipe">;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves with the URL from the "listening" log line; rejects if the process exits first. */
+  listening(timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then the exit code (SIGKILL after 10 s). */
+  stop(): Promise<number>;
+}
+
+/** Runs `bun run src/main.ts ARGS` with `env` added; stderr is collected as it arrives. */
+export function spawnExporter(args: string[], env: Record<string, string>): ExporterProcess {
+  const proc = Bun.spawn([process.execPath, "run", `${ROOT}/src/main.ts`, ...args], {
+    env: { ...process.env, ...env },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  let text = "";
+  const decoder = new TextDecoder();
+  const drained = (async () => {
+    for await (const chunk of proc.stderr) text += decoder.decode(chunk, { stream: true });
+  })();
+  return {
+    proc,
+    stderr: () => text,
+    async listening(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const m = /msg=listening url=(\S+)/.exec(text);
+        if (m) return m[1]!.replace(/\/$/, "");
+        if (proc.exitCode !== null) throw new Error(`exporter exited with ${proc.exitCode}:\n${text}`);
+        await Bun.sleep(50);
+      }
+      throw new Error(`exporter did not log "listening" in ${timeoutMs} ms:\n${text}`);
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill("SIGTERM");
+        const killer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+        await proc.exited;
+        clearTimeout(killer);
+      }
+      await drained;
+      return proc.exitCode ?? -1;
+    },
+  };
 }

@@ -60,14 +60,19 @@ async function loadOrExit(path: string): Promise<{ config: Config; notices: stri
   return { config: result.config, notices: result.notices };
 }
 
+/** Loads the config (exit 2 when invalid), builds the logger that redacts its secrets, and the daemon. */
+async function prepareDaemon(args: CommonArgs) {
+  const { config, notices } = await loadOrExit(args.config);
+  const logger = makeLogger(args, secretValues(config));
+  for (const n of notices) logger.info(n);
+  return { config, logger, daemon: createDaemon({ config, logger }) };
+}
+
 const run = defineCommand({
   meta: { name: "run", description: "Run the exporter daemon (the default command)" },
   args: commonArgs,
   async run({ args }) {
-    const { config, notices } = await loadOrExit(args.config);
-    const logger = makeLogger(args, secretValues(config));
-    for (const n of notices) logger.info(n);
-    const daemon = createDaemon({ config, logger });
+    const { logger, daemon } = await prepareDaemon(args);
     try {
       await daemon.start();
     } catch (error) {
@@ -123,10 +128,7 @@ const once = defineCommand({
   meta: { name: "once", description: "Run one collection cycle and print the exposition to stdout" },
   args: commonArgs,
   async run({ args }) {
-    const { config, notices } = await loadOrExit(args.config);
-    const logger = makeLogger(args, secretValues(config));
-    for (const n of notices) logger.info(n);
-    const daemon = createDaemon({ config, logger });
+    const { logger, daemon } = await prepareDaemon(args);
     const result = await daemon.once();
     // Awaited: a large exposition to a pipe must be fully written before process.exit.
     await writeStdout(result.text);

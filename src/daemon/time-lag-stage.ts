@@ -87,22 +87,7 @@ export function createTimeLagStage(opts: TimeLagStageOptions): TimeLagStage {
 
   async function run(input: TimeLagStageInput): Promise<TimeLagStageResult> {
     const started = clock();
-    const result: TimeLagStageResult = {
-      timeLag: new Map(),
-      compaction: new Map(),
-      methodCounts: { message: 0, rate: 0 },
-      gaps: {},
-      stats: {
-        fetchRequests: 0,
-        bytesFetched: 0,
-        durationMs: 0,
-        readsNeeded: 0,
-        cacheHits: 0,
-        followUps: 0,
-        outOfRange: 0,
-        fetchErrors: 0,
-      },
-    };
+    const result = emptyResult();
     if (!config.enabled) return result;
     const { nowMs, watermarks } = input;
     const mode = config.mode;
@@ -207,22 +192,7 @@ export function createTimeLagStage(opts: TimeLagStageOptions): TimeLagStage {
         return await run(input);
       } catch (error) {
         logger.once("timelag:stage", "error", "time-lag stage failed", { error: String(error) });
-        return {
-          timeLag: new Map(),
-          compaction: new Map(),
-          methodCounts: { message: 0, rate: 0 },
-          gaps: {},
-          stats: {
-            fetchRequests: 0,
-            bytesFetched: 0,
-            durationMs: 0,
-            readsNeeded: 0,
-            cacheHits: 0,
-            followUps: 0,
-            outOfRange: 0,
-            fetchErrors: 0,
-          },
-        };
+        return emptyResult();
       }
     },
   };
@@ -234,4 +204,24 @@ function leaderIndex(metadata: ClusterMetadata): Map<string, number> {
     for (const p of partitions) out.set(partitionKey(topic, p.partition), p.leader);
   }
   return out;
+}
+
+/** A result with no values: the stage is off, or it failed this cycle (values absent, never 0). */
+function emptyResult(): TimeLagStageResult {
+  return {
+    timeLag: new Map(),
+    compaction: new Map(),
+    methodCounts: { message: 0, rate: 0 },
+    gaps: {},
+    stats: {
+      fetchRequests: 0,
+      bytesFetched: 0,
+      durationMs: 0,
+      readsNeeded: 0,
+      cacheHits: 0,
+      followUps: 0,
+      outOfRange: 0,
+      fetchErrors: 0,
+    },
+  };
 }

@@ -140,14 +140,27 @@ export async function createTopic(name: string, partitions: number, opts: TopicO
       },
     ],
   });
+  await waitUntilServed(name, partitions, opts.brokers ?? 1);
+}
+
+/**
+ * Waits until every partition has a leader that really serves it: metadata can name a leader
+ * a moment before that broker hosts the partition, and a produce then fails with
+ * UNKNOWN_TOPIC_OR_PARTITION. A ListOffsets answered for every partition proves it.
+ */
+export async function waitUntilServed(topic: string, partitions: number, brokers: BrokerCount = 1): Promise<void> {
+  const client = await rawClient(brokers);
+  const tps = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }));
   const deadline = Date.now() + 30_000;
+  let last = "";
   while (Date.now() < deadline) {
-    const md = await adm.fetchTopicMetadata({ topics: [name] });
-    const ps = md.topics[0]?.partitions ?? [];
-    if (ps.length === partitions && ps.every((p) => p.leader >= 0)) return;
+    await client.metadata({ refresh: true });
+    const wm = await client.fetchWatermarks(tps, { lastStable: false });
+    if (wm.failed.length === 0 && wm.watermarks.size === partitions) return;
+    last = wm.failed.map((f) => `${f.partition}: ${f.message}`).join("; ");
     await Bun.sleep(100);
   }
-  throw new Error(`topic ${name} has no leaders after 30 s`);
+  throw new Error(`topic ${topic} not served after 30 s: ${last}`);
 }
 
 export interface TestMessage {

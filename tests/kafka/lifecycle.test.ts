@@ -5,7 +5,16 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { configFrom, find, inProcessExporter, value } from "../helpers/exposition.ts";
-import { admin, closeHarnessClients, commitOffsets, createTopic, kafka, produceN, uniqueName } from "./harness.ts";
+import {
+  admin,
+  closeHarnessClients,
+  commitOffsets,
+  createTopic,
+  kafka,
+  produceN,
+  uniqueName,
+  waitUntilServed,
+} from "./harness.ts";
 
 afterAll(closeHarnessClients);
 
@@ -46,6 +55,7 @@ describe("series lifecycle", () => {
         waitForLeaders: true,
         topics: churnTopics.map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })),
       });
+      await Promise.all(churnTopics.map((t) => waitUntilServed(t, 1)));
       const groups = churnTopics.map((t) => `${t}-g`);
       for (let i = 0; i < groups.length; i += 20) {
         await Promise.all(

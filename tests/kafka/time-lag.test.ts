@@ -51,7 +51,7 @@ interface Cycle {
   nowMs: number;
   result: TimeLagStageResult;
   watermarks: Map<string, Watermarks>;
-  /** group → topic/partition → the lead's lag computation with our time lag and compaction. */
+  /** group → topic/partition → core/lag.ts's computation with our time lag and compaction. */
   lag: Map<string, PartitionLag[]>;
 }
 

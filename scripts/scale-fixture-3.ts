@@ -3,9 +3,10 @@
  * with member-less OffsetCommit v2 (what Kafka's AdminClient alterConsumerGroupOffsets sends),
  * many groups in parallel, so 2,000 groups commit in about a second instead of minutes.
  * Group g commits on topic g mod T (and on topic g+1 when g is a multiple of `secondTopicEvery`);
- * partition p of group g stays uncommitted when `skipEvery` divides g + p. Every offset and
- * every partition's message count follow from the functions below, so callers can compute
- * the expected lag without asking Kafka.
+ * partition p of group g stays uncommitted when `skipEvery` divides g + p. Each partition gets
+ * `messagesIn` records; its log end offset is then read back with the fixture's own ListOffsets
+ * (a producer retry can write a batch twice) and every committed offset is placed relative to it
+ * (`committedAt`), so `commits` holds the exact expected offset and log end of every partition.
  * Usage: bun run scripts/scale-fixture-3.ts --bootstrap H:P,… [--topics 2000] [--partitions-per-topic 6]
  *        [--groups 2000] [--prefix s3] [--delete]
  */
@@ -80,8 +81,14 @@ export function committedAt(g: number, t: number, p: number, latest: number): nu
   return latest - ((g * 7 + p * 3 + t) % (latest + 1));
 }
 
-/** The commits of the fixture, computed (nothing is asked of Kafka). */
-export function planCommits(o: Fixture3["options"]): Map<string, CommittedPartition[]> {
+/**
+ * The commits of the fixture, computed from each partition's log end offset (`latestOf`; by
+ * default the messages produced, `messagesIn`).
+ */
+export function planCommits(
+  o: Fixture3["options"],
+  latestOf: (t: number, p: number) => number = (t, p) => messagesIn(t, p, o.maxMessages),
+): Map<string, CommittedPartition[]> {
   const out = new Map<string, CommittedPartition[]>();
   for (let g = 0; g < o.groups; g++) {
     const topics = [g % o.topics];
@@ -90,7 +97,7 @@ export function planCommits(o: Fixture3["options"]): Map<string, CommittedPartit
     for (const t of topics) {
       for (let p = 0; p < o.partitionsPerTopic; p++) {
         if (o.skipEvery > 0 && (g + p) % o.skipEvery === 0) continue;
-        const latest = messagesIn(t, p, o.maxMessages);
+        const latest = latestOf(t, p);
         list.push({ topic: topicName(o.prefix, t), partition: p, offset: committedAt(g, t, p, latest), latest });
       }
     }
@@ -114,7 +121,7 @@ export async function buildFixture3(opts: Fixture3Options): Promise<Fixture3> {
     concurrency: opts.concurrency ?? 32,
   };
   const topics = Array.from({ length: options.topics }, (_, t) => topicName(options.prefix, t));
-  const commits = planCommits(options);
+  let commits = new Map<string, CommittedPartition[]>();
   const kafka = new Kafka({ brokers: opts.bootstrap.split(","), clientId: "klag-scale3", logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -156,7 +163,8 @@ export async function buildFixture3(opts: Fixture3Options): Promise<Fixture3> {
     } finally {
       await producer.disconnect();
     }
-    await verifyLogEnds(admin, topics, options);
+    const ends = await readLogEnds(admin, topics, options);
+    commits = planCommits(options, (t, p) => ends.get(topics[t]!)![p]!);
     timingsMs.produce = performance.now() - t0;
     log(`fixture: produced and verified in ${(timingsMs.produce / 1000).toFixed(1)} s`);
 
@@ -256,11 +264,17 @@ async function waitForLeadersOnEveryBroker(bootstrap: string, topics: readonly s
 }
 
 /**
- * Checks every partition's log start (0) and end offset (`messagesIn`) with its own ListOffsets v1,
- * one request per leader and timestamp — independent of the exporter's watermark code.
+ * Every partition's log end offset, read with the fixture's own ListOffsets v1 (one request per
+ * leader) — independent of the exporter's watermark code. Checks that every log starts at 0 and
+ * holds at least the messages produced (a producer retry may have written a batch twice).
  */
-async function verifyLogEnds(admin: Admin, topics: readonly string[], o: Fixture3["options"]): Promise<void> {
+async function readLogEnds(
+  admin: Admin,
+  topics: readonly string[],
+  o: Fixture3["options"],
+): Promise<Map<string, number[]>> {
   const client = await fixtureClient(o.bootstrap);
+  const ends = new Map<string, number[]>();
   try {
     const md = await admin.fetchTopicMetadata({ topics: [...topics] });
     const byLeader = new Map<number, Map<string, number[]>>();
@@ -276,10 +290,7 @@ async function verifyLogEnds(admin: Admin, topics: readonly string[], o: Fixture
     const index = new Map(topics.map((name, t) => [name, t]));
     for (const [leader, parts] of byLeader) {
       const broker = await client.broker(leader, 10_000);
-      for (const [timestamp, expect] of [
-        [-2n, () => 0],
-        [-1n, (t: number, p: number) => messagesIn(t, p, o.maxMessages)],
-      ] as const) {
+      for (const timestamp of [-2n, -1n]) {
         const w = requestWriter(false).int32(-1);
         w.array([...parts], (w, [topic, ps]) => {
           w.string(topic);
@@ -301,11 +312,15 @@ async function verifyLogEnds(admin: Admin, topics: readonly string[], o: Fixture
             const error = r.int16();
             r.int64(); // timestamp
             const offset = Number(r.int64());
-            const want = expect(index.get(topic)!, partition);
-            if (error !== 0 || offset !== want)
-              throw new Error(
-                `fixture: ${topic}/${partition} offset ${offset} (error ${error}) at ${timestamp}, expected ${want}`,
-              );
+            const produced = messagesIn(index.get(topic)!, partition, o.maxMessages);
+            const ok = error === 0 && (timestamp === -2n ? offset === 0 : offset >= produced);
+            if (!ok)
+              throw new Error(`fixture: ${topic}/${partition} offset ${offset} (error ${error}) at ${timestamp}`);
+            if (timestamp === -1n) {
+              const list = ends.get(topic) ?? new Array<number>(o.partitionsPerTopic).fill(-1);
+              list[partition] = offset;
+              ends.set(topic, list);
+            }
           });
         });
       }
@@ -313,6 +328,7 @@ async function verifyLogEnds(admin: Admin, topics: readonly string[], o: Fixture
   } finally {
     await client.close();
   }
+  return ends;
 }
 
 async function fixtureClient(bootstrap: string): Promise<KafkaClusterClient> {

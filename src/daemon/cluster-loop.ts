@@ -114,14 +114,30 @@ export interface ClusterLoop {
   checkStaleness(): boolean;
 }
 
+const FILTER_REFRESH_CYCLES = 100;
+/** Clusters with at least this many series run a full GC after each cycle (tens of ms; bounds RSS). */
+const GC_MIN_SERIES = 10_000;
+
+/** A full, synchronous GC after pending I/O (scrapes waiting on the event loop) had its turn. */
+function collectGarbage(): Promise<void> {
+  return new Promise((resolve) =>
+    setImmediate(() => {
+      Bun.gc(true);
+      resolve();
+    }),
+  );
+}
+
 const PHASES = ["metadata", "list_groups", "describe_offsets", "watermarks", "time_lag", "compute"] as const;
 type Phase = (typeof PHASES)[number];
 
 export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
   const { cluster, exporter, source, logger, clock } = opts;
   const name = cluster.name;
-  const groupFilter = createNameFilter(cluster.groupWhitelist, cluster.groupBlacklist);
-  const topicFilter = createNameFilter(cluster.topicWhitelist, cluster.topicBlacklist);
+  // The filters cache a verdict per name; rebuilt every FILTER_REFRESH_CYCLES cycles so the names
+  // of deleted groups and topics do not pile up (the cache only empties itself at 100k names).
+  let groupFilter = createNameFilter(cluster.groupWhitelist, cluster.groupBlacklist);
+  let topicFilter = createNameFilter(cluster.topicWhitelist, cluster.topicBlacklist);
   const storeOpts = {
     extraLabels: cluster.labels,
     gracePeriodMs: exporter.seriesGracePeriodMs,
@@ -156,6 +172,10 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
   }
 
   async function cycle(): Promise<CycleReport> {
+    if (status.cycles > 0 && status.cycles % FILTER_REFRESH_CYCLES === 0) {
+      groupFilter = createNameFilter(cluster.groupWhitelist, cluster.groupBlacklist);
+      topicFilter = createNameFilter(cluster.topicWhitelist, cluster.topicBlacklist);
+    }
     const started = clock.nowMs();
     status.cycleStartedMs = started;
     status.lastAttemptMs = started;
@@ -219,6 +239,10 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     status.cycleStartedMs = undefined;
     // Rendered once per cycle: the stores are published here and nowhere else (but for staleness).
     if (!checkStaleness()) opts.publish(name, dataPublished ? data : null, self);
+    // A large cluster's cycle leaves tens of MB of garbage (Kafka responses, label arrays, the
+    // previous rendering); JSC would let the heap grow to several times the live set between
+    // collections, so RSS climbs with every back-to-back cycle. One full GC per cycle bounds it.
+    if (status.series >= GC_MIN_SERIES) await collectGarbage();
     return report;
   }
 

@@ -35,11 +35,13 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
   const gzipLevel = (opts.gzipLevel ?? 6) as GzipLevel;
   const sources = new Map<string, EncodedSource>();
   let layout: FamilyLayout[] = [];
-  let ver = 0;
+  let ver = 1;
   let cache = emptyCache();
+  /** Sources changed since the last assembly (the assembly runs once per burst of publishes). */
+  let dirty = false;
 
   function rebuild(): void {
-    ver++;
+    dirty = false;
     layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
     cache = emptyCache();
     cache.prometheus = assemble(layout, "prometheus", true);
@@ -48,11 +50,21 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
   rebuild();
   return {
     publish(sourceId, source) {
+      // Rendered now (later store writes must not show), assembled once for the publishes made
+      // together: a cluster publishes its data and self stores back to back, and each assembly
+      // copies the whole exposition.
       if (source === null) sources.delete(sourceId);
       else sources.set(sourceId, encodeSource(source.renderFamilies()));
-      rebuild();
+      ver++;
+      if (!dirty) {
+        dirty = true;
+        queueMicrotask(() => {
+          if (dirty) rebuild();
+        });
+      }
     },
     current(format, gzip) {
+      if (dirty) rebuild();
       if (format === "openmetrics" && cache.openmetrics === undefined) cache.openmetrics = assemble(layout, format);
       const plain = format === "prometheus" ? cache.prometheus! : cache.openmetrics!;
       if (!gzip) return plain;

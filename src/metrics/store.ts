@@ -89,6 +89,8 @@ interface Family {
   /** Line start and the text between the label text and the value, and their UTF-8 size. */
   readonly open: string;
   readonly close: string;
+  readonly openBytes: Uint8Array;
+  readonly closeBytes: Uint8Array;
   readonly fixedBytes: number;
   readonly index: Map<string, number>;
   /** Settled slots, sorted by label text. */
@@ -213,13 +215,22 @@ class Store implements GaugeStore {
     const out: FamilyFragment[] = [];
     let offset = 0;
     for (const family of sorted) {
-      const { open, close, order } = family;
+      const { openBytes, closeBytes, order } = family;
       const start = offset;
       for (let i = 0; i < order.length; i++) {
         const slot = order[i]!;
-        offset += buffer.write(open, offset);
-        offset += buffer.write(keys[slot]!, offset);
-        offset += buffer.write(close + formatValue(values[slot]!) + "\n", offset);
+        offset = copySmall(buffer, offset, openBytes);
+        const key = keys[slot]!;
+        // Pure-ASCII label text (UTF-8 size = length) takes the cheaper one-byte-per-char path.
+        offset += keyBytes[slot] === key.length ? buffer.write(key, offset, "latin1") : buffer.write(key, offset);
+        offset = copySmall(buffer, offset, closeBytes);
+        // Integers (nearly every sample) are written digit by digit: no string per sample.
+        const v = values[slot]!;
+        offset =
+          Number.isInteger(v) && v <= MAX_PLAIN_INTEGER && v >= -MAX_PLAIN_INTEGER
+            ? writeInteger(buffer, offset, v)
+            : offset + buffer.write(formatValue(v), offset, "latin1");
+        buffer[offset++] = 10; // "\n"
       }
       out.push({ def: family.def, bytes: new Uint8Array(buffer.buffer, start, offset - start), series: order.length });
     }
@@ -266,6 +277,8 @@ class Store implements GaugeStore {
       prefixLengths: prefixes.map((p) => p.length),
       open,
       close,
+      openBytes: Buffer.from(open, "utf8"),
+      closeBytes: Buffer.from(close, "utf8"),
       fixedBytes: Buffer.byteLength(open + close, "utf8"),
       index: new Map(),
       order: [],
@@ -477,6 +490,30 @@ class Store implements GaugeStore {
     this.highWater = next;
     this.capacity = capacity;
   }
+}
+
+/** Same bound as `formatValue`: integers up to 2^53 print as plain digits. */
+const MAX_PLAIN_INTEGER = 2 ** 53;
+
+/** Writes the decimal digits of an integer |v| ≤ 2^53 at `offset` (−0 as "0"); returns the end. */
+function writeInteger(buffer: Uint8Array, offset: number, v: number): number {
+  if (v < 0) {
+    buffer[offset++] = 45; // "-"
+    v = -v;
+  }
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = offset + digits - 1; i >= offset; i--) {
+    buffer[i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return offset + digits;
+}
+
+/** Copies a few bytes (a family's fixed text): a loop beats `set` at these sizes. */
+function copySmall(buffer: Uint8Array, offset: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) buffer[offset++] = bytes[i]!;
+  return offset;
 }
 
 /**

@@ -141,6 +141,8 @@ export async function createTopic(name: string, partitions: number, opts: TopicO
     ],
   });
   await waitUntilServed(name, partitions, opts.brokers ?? 1);
+  // Teach the shared kafkajs admin the new topic too (deleteTopicRecords needs its leaders).
+  await adm.fetchTopicMetadata({ topics: [name] });
 }
 
 /**

@@ -33,16 +33,18 @@ export type FetchedRecord =
 export type TimeLagMethod = "message" | "rate";
 
 /** Why a partition has no time-lag value this cycle (each is "absent", never 0). */
-export type TimeLagGap =
-  | "watermarkMissing"
-  | "dataLoss"
-  | "notFetched"
-  | "fetchFailed"
-  | "outOfRange"
-  | "noRecord"
-  | "noTimestamp"
-  | "insufficientHistory"
-  | "belowMinRate";
+export const TIME_LAG_GAPS = [
+  "watermarkMissing",
+  "dataLoss",
+  "notFetched",
+  "fetchFailed",
+  "outOfRange",
+  "noRecord",
+  "noTimestamp",
+  "insufficientHistory",
+  "belowMinRate",
+] as const;
+export type TimeLagGap = (typeof TIME_LAG_GAPS)[number];
 
 export type TimeLagDecision =
   | { kind: "value"; seconds: number; method: TimeLagMethod }

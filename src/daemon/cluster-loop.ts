@@ -7,6 +7,7 @@
 import type { ClusterConfig, ExporterConfig } from "../config/types.ts";
 import { createNameFilter, type NameFilter } from "../core/filters.ts";
 import { computeCycleLag } from "../core/lag.ts";
+import { TIME_LAG_GAPS, type TimeLagGap } from "../core/time-lag.ts";
 import type {
   ClusterMetadata,
   CommittedOffset,
@@ -53,6 +54,8 @@ export interface TimeLagStageResult {
   timeLag: Map<string, TimeLagValue>;
   compaction: Map<string, boolean>;
   methodCounts: Record<string, number>;
+  /** Partitions without a value, by reason. */
+  gaps?: Partial<Record<TimeLagGap, number>>;
 }
 
 /** The optional time-lag stage (rate / message / hybrid). */
@@ -209,6 +212,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         dropped: storeReport.dropped,
         stale: storeReport.stale,
         methods: collected.methods,
+        gaps: collected.gaps,
       });
       logger.clearOnce(`${name}:cycle`);
       logger.debug("cycle done", {
@@ -232,6 +236,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         dropped: 0,
         stale: 0,
         methods: undefined,
+        gaps: undefined,
       });
     }
     status.cycles++;
@@ -317,6 +322,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       groups: observations,
     };
     let methods: Record<string, number> | undefined;
+    let gaps: Partial<Record<TimeLagGap, number>> | undefined;
     if (opts.timeLag) {
       t = clock.nowMs();
       const committed = [];
@@ -334,6 +340,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         observation.timeLag = tl.timeLag;
         observation.compaction = tl.compaction;
         methods = tl.methodCounts;
+        gaps = tl.gaps ?? {};
       } catch (error) {
         // Time lag is an enrichment: its failure leaves lag_seconds absent, never blanks offsets.
         logger.once(`${name}:timelag:${errorMessage(error)}`, "warn", "time lag stage failed", {
@@ -344,7 +351,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       phaseMs.set("time_lag", clock.nowMs() - t);
     }
     void started;
-    return { observation, skipped, failedGroups, warning, methods };
+    return { observation, skipped, failedGroups, warning, methods, gaps };
   }
 
   function writeSelf(
@@ -356,6 +363,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       dropped: number;
       stale: number;
       methods: Record<string, number> | undefined;
+      gaps: Partial<Record<TimeLagGap, number>> | undefined;
     },
   ): void {
     self.beginCycle(clock.nowMs());
@@ -377,6 +385,9 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     self.set(M.seriesDropped, [name], extra.dropped);
     self.set(M.staleSeries, [name], extra.stale);
     for (const [method, n] of Object.entries(extra.methods ?? {})) self.set(M.timeLagMethod, [name, method], n);
+    // Every reason present (0 when none) while time lag runs, so an alert sees a value, not absence.
+    if (extra.gaps)
+      for (const reason of TIME_LAG_GAPS) self.set(M.timeLagGaps, [name, reason], extra.gaps[reason] ?? 0);
     self.endCycle();
   }
 

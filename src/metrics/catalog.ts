@@ -336,6 +336,15 @@ export const M = {
     priority: 200,
     origin: "new",
   }),
+  timeLagGaps: gauge({
+    name: "kafka_lag_exporter_time_lag_gaps",
+    help: "Lagging group partitions without a time lag value in the last cycle, by reason (no record after the committed offset, read failed, too little rate history, …).",
+    labels: ["cluster_name", "reason"],
+    level: "cluster",
+    granularity: "both",
+    priority: 200,
+    origin: "new",
+  }),
   otlpExports: counter({
     name: "kafka_lag_exporter_otlp_exports_total",
     help: "OTLP metric exports attempted, by result.",

@@ -50,6 +50,7 @@ const EXPECTED: [string, "gauge" | "counter", string[]][] = [
   ["kafka_lag_exporter_series_dropped", "gauge", ["cluster_name"]],
   ["kafka_lag_exporter_stale_series", "gauge", ["cluster_name"]],
   ["kafka_lag_exporter_time_lag_method", "gauge", ["cluster_name", "method"]],
+  ["kafka_lag_exporter_time_lag_gaps", "gauge", ["cluster_name", "reason"]],
   ["kafka_lag_exporter_otlp_exports_total", "counter", ["result"]],
   ["kafka_lag_exporter_build_info", "gauge", ["version", "runtime"]],
 ];

@@ -228,6 +228,7 @@ function singleClusterStore(): GaugeStore {
   store.set(M.failedGroups, [c, "coordinator_unavailable"], 0);
   store.set(M.timeLagMethod, [c, "message"], 3);
   store.set(M.timeLagMethod, [c, "rate"], 2);
+  store.set(M.timeLagGaps, [c, "noRecord"], 1);
   const { series, dropped, stale } = store.endCycle();
   store.set(M.series, [c], series + 3);
   store.set(M.seriesDropped, [c], dropped);

@@ -56,6 +56,8 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   }
 
   let otlp: OtlpBridge | undefined;
+  /** Totals of bridges replaced by a reload, so the exported counters never go backwards. */
+  const otlpBefore = { ok: 0, failed: 0 };
   function startOtlp(): void {
     if (!config.exporter.otel.enabled) return;
     otlp = createOtlpBridge({
@@ -82,8 +84,8 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     if (otlp) {
       const s = otlp.stats();
       lastOtlpStats = JSON.stringify(s);
-      processStore.set(M.otlpExports, ["ok"], s.ok);
-      processStore.set(M.otlpExports, ["failed"], s.failed);
+      processStore.set(M.otlpExports, ["ok"], otlpBefore.ok + s.ok);
+      processStore.set(M.otlpExports, ["failed"], otlpBefore.failed + s.failed);
     }
     processStore.endCycle();
     publish("~process", processStore);
@@ -225,6 +227,11 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       for (const [name, cluster] of wanted) if (!loops.has(name)) addCluster(cluster, true);
       if (exporterChanged) {
         await otlp?.shutdown();
+        if (otlp) {
+          const s = otlp.stats();
+          otlpBefore.ok += s.ok;
+          otlpBefore.failed += s.failed;
+        }
         otlp = undefined;
         startOtlp();
         logger.info("exporter settings changed; HTTP listen address changes need a restart");

@@ -94,19 +94,9 @@ function describeClassic(
     });
     let anyError = false;
     for (const d of decodeDescribeGroupsResponse(r, version)) {
-      if (d.errorCode === ErrorCode.GROUP_ID_NOT_FOUND) {
-        out.set(d.groupId, { kind: "done", value: ok(WRONG_KIND) });
-        continue;
-      }
       if (d.errorCode !== 0) {
-        anyError = true;
-        const message = `DescribeGroups ${errorName(d.errorCode)}${d.errorMessage ? `: ${d.errorMessage}` : ""}`;
-        out.set(
-          d.groupId,
-          isCoordinatorMoved(d.errorCode)
-            ? { kind: "moved", message }
-            : { kind: "done", value: fail(reasonForCode(d.errorCode, "describe_failed"), message) },
-        );
+        if (d.errorCode !== ErrorCode.GROUP_ID_NOT_FOUND) anyError = true;
+        out.set(d.groupId, groupErrorResult("DescribeGroups", d.errorCode, d.errorMessage));
         continue;
       }
       // Before v6, a group the classic coordinator does not know (a KIP-848 group, or none) reads as Dead.
@@ -158,19 +148,9 @@ function describeConsumer(
     let anyError = false;
     const ready: DescribedConsumerGroup[] = [];
     for (const d of described) {
-      if (d.errorCode === ErrorCode.GROUP_ID_NOT_FOUND) {
-        out.set(d.groupId, { kind: "done", value: ok(WRONG_KIND) });
-        continue;
-      }
       if (d.errorCode !== 0) {
-        anyError = true;
-        const message = `ConsumerGroupDescribe ${errorName(d.errorCode)}${d.errorMessage ? `: ${d.errorMessage}` : ""}`;
-        out.set(
-          d.groupId,
-          isCoordinatorMoved(d.errorCode)
-            ? { kind: "moved", message }
-            : { kind: "done", value: fail(reasonForCode(d.errorCode, "describe_failed"), message) },
-        );
+        if (d.errorCode !== ErrorCode.GROUP_ID_NOT_FOUND) anyError = true;
+        out.set(d.groupId, groupErrorResult("ConsumerGroupDescribe", d.errorCode, d.errorMessage));
         continue;
       }
       ready.push(d);
@@ -243,4 +223,16 @@ const STATE_BY_LOWER = new Map<string, GroupState>(GROUP_STATES.map((s) => [s.to
 /** A state name from ListGroups / DescribeGroups / ConsumerGroupDescribe → our GroupState ("Unknown" if new). */
 export function toGroupState(name: string): GroupState {
   return STATE_BY_LOWER.get(name.toLowerCase()) ?? "Unknown";
+}
+
+/**
+ * A per-group error of DescribeGroups / ConsumerGroupDescribe: GROUP_ID_NOT_FOUND means "ask the
+ * other protocol", a moved coordinator means "look it up again", anything else fails the group.
+ */
+function groupErrorResult(api: string, errorCode: number, errorMessage: string | null): CoordinatedResult<Answer> {
+  if (errorCode === ErrorCode.GROUP_ID_NOT_FOUND) return { kind: "done", value: ok(WRONG_KIND) };
+  const message = `${api} ${errorName(errorCode)}${errorMessage ? `: ${errorMessage}` : ""}`;
+  return isCoordinatorMoved(errorCode)
+    ? { kind: "moved", message }
+    : { kind: "done", value: fail(reasonForCode(errorCode, "describe_failed"), message) };
 }

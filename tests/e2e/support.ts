@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { eventually } from "../kafka/harness.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const DIST = join(ROOT, "dist");
@@ -127,19 +128,12 @@ export async function killAll(): Promise<void> {
 }
 
 /** Polls `check` every 50 ms until it returns a value or `timeoutMs` passes. */
-export async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+export function until<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  return eventually(check, timeoutMs, what, 50);
 }
 
 /** GET with a short timeout; undefined when nothing answers. */

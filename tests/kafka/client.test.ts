@@ -20,6 +20,7 @@ import {
   kafka,
   kafkaConsumerGroups,
   produceN,
+  startJavaConsumer,
   uniqueName,
 } from "./harness.ts";
 
@@ -198,37 +199,13 @@ describe("consumer groups", () => {
   });
 
   test("a KIP-848 group is listed as type consumer and described with ConsumerGroupDescribe", async () => {
-    const env = await kafka(1);
+    await kafka(1);
     const topic = uniqueName("kip848");
     const group = uniqueName("kip848-g");
     await createTopic(topic, 3);
     await produceN(topic, [0, 1, 2], 2);
-    const java = Bun.spawn(
-      [
-        "java",
-        "-Xmx256m",
-        "-XX:TieredStopAtLevel=1",
-        "-cp",
-        `${env.lib}/*`,
-        "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        "--bootstrap-server",
-        env.bootstrap.join(","),
-        "--topic",
-        topic,
-        "--group",
-        group,
-        "--from-beginning",
-        "--consumer-property",
-        "group.protocol=consumer",
-        "--consumer-property",
-        "client.id=klag-kip848",
-      ],
-      { stdout: "ignore", stderr: "ignore" },
-    );
-    cleanups.push(async () => {
-      java.kill();
-      await java.exited;
-    });
+    const java = await startJavaConsumer(group, topic, { protocol: "consumer", clientId: "klag-kip848" });
+    cleanups.push(() => java.stop());
 
     const listed = await eventually(
       async () => {

@@ -378,6 +378,7 @@ export async function eventually<T>(
   check: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
   what = "condition",
+  pollMs = 200,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -388,7 +389,7 @@ export async function eventually<T>(
     } catch (error) {
       lastError = error;
     }
-    await Bun.sleep(200);
+    await Bun.sleep(pollMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
 }

@@ -18,7 +18,7 @@ import {
   ResourcePatternTypes,
 } from "kafkajs";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
-import { type GroundTruthRow, parseConsumerGroupsOutput } from "../kafka/harness.ts";
+import { eventually, type GroundTruthRow, parseConsumerGroupsOutput } from "../kafka/harness.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 const SCRIPT = `${ROOT}/scripts/kafka/secure-cluster.sh`;
@@ -318,24 +318,13 @@ export function capturingLogger(secrets: readonly string[] = []): { logger: Logg
   return { logger, lines, text: () => lines.join("\n") };
 }
 
-/** Polls `check` until it returns a value or `timeoutMs` passes. */
-export async function until<T>(
+/** Polls `check` every 200 ms until it returns a value or `timeoutMs` passes. */
+export function until<T>(
   check: () => Promise<T | undefined> | T | undefined,
   timeoutMs: number,
   what: string,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (error) {
-      last = error;
-    }
-    await Bun.sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+  return eventually(check, timeoutMs, what, 200);
 }
 
 /** A scratch directory under .cache for one test file. */

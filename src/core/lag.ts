@@ -104,6 +104,18 @@ const NO_MEMBER: MemberLabels = { host: "", consumerId: "", clientId: "" };
  * partition is filtered out emits nothing.
  */
 export function computeCycleLag(obs: CycleObservation, topicFilter: NameFilter): CycleLag {
+  const steps = cycleLagSteps(obs, topicFilter);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `computeCycleLag` as steps: yields after every group, so a caller can spread thousands of
+ * groups over several turns of its event loop (see lib/slice.ts). Same result.
+ */
+export function* cycleLagSteps(obs: CycleObservation, topicFilter: NameFilter): Generator<void, CycleLag, void> {
   const skippedPartitions = new Map<FailureReason, number>();
   const failedGroups = new Map<FailureReason, number>();
   const groups: GroupLag[] = [];
@@ -164,6 +176,7 @@ export function computeCycleLag(obs: CycleObservation, topicFilter: NameFilter):
       topicSumLag.set(c.topic, (topicSumLag.get(c.topic) ?? 0) + status.lag);
       if (timeLag) maxLagSeconds = Math.max(maxLagSeconds ?? 0, timeLag.seconds);
     }
+    yield;
     if (partitions.length === 0) continue;
     groups.push({
       groupId: group.groupId,

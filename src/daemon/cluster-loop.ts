@@ -6,7 +6,7 @@
 
 import type { ClusterConfig, ExporterConfig } from "../config/types.ts";
 import { createNameFilter, type NameFilter } from "../core/filters.ts";
-import { computeCycleLag } from "../core/lag.ts";
+import { cycleLagSteps } from "../core/lag.ts";
 import { TIME_LAG_GAPS, type TimeLagGap } from "../core/time-lag.ts";
 import type {
   ClusterMetadata,
@@ -24,8 +24,9 @@ import type {
 import { FAILURE_REASONS, partitionKey } from "../core/types.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { runSliced } from "../lib/slice.ts";
 import { M } from "../metrics/catalog.ts";
-import { writeLagSamples } from "../metrics/samples.ts";
+import { lagSampleSteps } from "../metrics/samples.ts";
 import { createGaugeStore, type GaugeStore } from "../metrics/store.ts";
 
 /** What the loop needs from Kafka (implemented by src/kafka/client.ts). */
@@ -121,7 +122,10 @@ const FILTER_REFRESH_CYCLES = 100;
 /** Clusters with at least this many series run a full GC after each cycle (tens of ms; bounds RSS). */
 const GC_MIN_SERIES = 10_000;
 
-/** A full, synchronous GC after pending I/O (scrapes waiting on the event loop) had its turn. */
+/**
+ * A full, synchronous GC after pending I/O had its turn. It pauses this thread only: scrapes are
+ * served by the HTTP thread, which has its own heap (src/http/serve-worker.ts).
+ */
 function collectGarbage(): Promise<void> {
   return new Promise((resolve) =>
     setImmediate(() => {
@@ -187,11 +191,15 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     try {
       const collected = await collect(phaseMs, started);
       const t = clock.nowMs();
-      const lag = computeCycleLag(collected.observation, topicFilter);
+      // Sliced: thousands of groups and 100k series would otherwise hold the event loop (and
+      // every scrape waiting on it) for tens of ms at a time. Scrapes are served the previous
+      // rendering until the publish below.
+      const lag = await runSliced(cycleLagSteps(collected.observation, topicFilter));
       const next = data;
       next.beginCycle(collected.observation.nowMs);
-      writeLagSamples(next, lag, { clusterName: name, granularity: exporter.granularity });
-      const storeReport = next.endCycle();
+      await runSliced(lagSampleSteps(next, lag, { clusterName: name, granularity: exporter.granularity }));
+      const storeReport = await runSliced(next.endCycleSteps());
+      await runSliced(next.prepareRender());
       phaseMs.set("compute", clock.nowMs() - t);
       status.up = true;
       status.stale = false;

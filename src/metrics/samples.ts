@@ -16,19 +16,28 @@ export interface LagSampleOptions {
 
 /** Writes partition watermarks, per-partition lag series and group aggregates. */
 export function writeLagSamples(store: GaugeStore, lag: CycleLag, opts: LagSampleOptions): void {
+  const steps = lagSampleSteps(store, lag, opts);
+  while (!steps.next().done);
+}
+
+/** `writeLagSamples` as steps: yields every 256 partitions and after every group (lib/slice.ts). */
+export function* lagSampleSteps(store: GaugeStore, lag: CycleLag, opts: LagSampleOptions): Generator<void, void, void> {
   const c = opts.clusterName;
+  let n = 0;
   for (const [key, wm] of lag.watermarks) {
     const sep = key.indexOf("\u0000");
     const topic = key.slice(0, sep);
     const partition = key.slice(sep + 1);
     store.set(M.partitionLatestOffset, [c, topic, partition], wm.latest);
     store.set(M.partitionEarliestOffset, [c, topic, partition], wm.earliest);
+    if ((++n & 255) === 0) yield;
   }
   for (const g of lag.groups) {
     writeGroup(store, c, g);
     if (opts.granularity === "partition" && g.membersKnown) {
       for (const p of g.partitions) writePartition(store, c, g.groupId, p);
     }
+    yield;
   }
   store.set(M.dataLossPartitions, [c], lag.dataLossPartitions);
   store.set(M.compactionDetected, [c], lag.compactionDetectedPartitions);

@@ -56,11 +56,18 @@ export interface GaugeStore {
   set(def: MetricDef, labelValues: readonly LabelValue[], value: number): void;
   /** Ends the cycle: removes series not set in it (after the grace period), applies the budget. */
   endCycle(): CycleReport;
+  /** `endCycle` as steps that yield every few thousand series (lib/slice.ts runs them in slices). */
+  endCycleSteps(): Generator<void, CycleReport, void>;
   /**
    * Families with at least one series, sorted by name; series sorted by label text. The
    * fragments share one fresh buffer: later writes to the store do not change them.
    */
   renderFamilies(): FamilyFragment[];
+  /**
+   * Renders now, as steps that yield every few thousand series, and keeps the result for the
+   * next `renderFamilies()` call, which returns it if the store was not written in between.
+   */
+  prepareRender(): Generator<void, void, void>;
   /** The value of one series, or undefined when the store does not hold it. */
   get(def: MetricDef, labelValues: readonly LabelValue[]): number | undefined;
   /** Visits every series with its labels (extra labels included), e.g. for the OTLP bridge. */
@@ -136,6 +143,9 @@ class Store implements GaugeStore {
 
   private cycle = 0;
   private nowMs = 0;
+  /** Counts writes, so a prepared rendering is used only if nothing changed since. */
+  private writes = 0;
+  private prepared: { writes: number; fragments: FamilyFragment[] } | undefined;
 
   constructor(opts: GaugeStoreOptions) {
     const extra = Object.entries(opts.extraLabels ?? {}).sort(([a], [b]) => compareStrings(a, b));
@@ -150,6 +160,7 @@ class Store implements GaugeStore {
   }
 
   beginCycle(nowMs: number): void {
+    this.writes++;
     this.cycle++;
     this.nowMs = nowMs;
   }
@@ -176,14 +187,25 @@ class Store implements GaugeStore {
     }
     // Bounded, for stores that are written without ever ending a cycle.
     if (family.curSeq.length < 2 * family.index.size + 64) family.curSeq.push(slot);
+    this.writes++;
     this.values[slot] = value;
     this.seenCycle[slot] = this.cycle;
     this.seenMs[slot] = this.nowMs;
   }
 
   endCycle(): CycleReport {
+    const steps = this.endCycleSteps();
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  *endCycleSteps(): Generator<void, CycleReport, void> {
+    this.writes++;
     let stale = 0;
     for (let slot = 0; slot < this.highWater; slot++) {
+      if ((slot & 16383) === 16383) yield;
       if (this.keys[slot] === undefined || this.seenCycle[slot] === this.cycle) continue;
       if (this.gracePeriodMs > 0 && this.nowMs - this.seenMs[slot]! <= this.gracePeriodMs) stale++;
       else this.release(slot);
@@ -191,14 +213,35 @@ class Store implements GaugeStore {
     const dropped = this.maxSeries > 0 && this.live > this.maxSeries ? this.applyBudget() : 0;
     if (dropped > 0) stale = this.countStale();
     for (const family of this.familyList) {
+      yield;
       this.settle(family);
       this.rollSequence(family);
     }
+    this.writes++;
     if (this.capacity > MIN_CAPACITY && this.live * 4 < this.capacity) this.compact();
     return { series: this.live, dropped, stale };
   }
 
   renderFamilies(): FamilyFragment[] {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared !== undefined && prepared.writes === this.writes) return prepared.fragments;
+    const steps = this.renderSteps();
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  *prepareRender(): Generator<void, void, void> {
+    this.prepared = undefined;
+    const writes = this.writes;
+    const fragments = yield* this.renderSteps();
+    // A write during the steps (a caller that did not wait) makes the rendering unusable.
+    if (this.writes === writes) this.prepared = { writes, fragments };
+  }
+
+  private *renderSteps(): Generator<void, FamilyFragment[], void> {
     const sorted = this.familyList
       .filter((f) => f.index.size > 0)
       .sort((a, b) => compareStrings(a.def.name, b.def.name));
@@ -218,6 +261,7 @@ class Store implements GaugeStore {
       const { openBytes, closeBytes, order } = family;
       const start = offset;
       for (let i = 0; i < order.length; i++) {
+        if ((i & 4095) === 4095) yield;
         const slot = order[i]!;
         offset = copySmall(buffer, offset, openBytes);
         const key = keys[slot]!;

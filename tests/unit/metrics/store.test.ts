@@ -431,3 +431,67 @@ describe("set() recognises series from last cycle's order", () => {
     }
   });
 });
+
+describe("steps for sliced work (lib/slice.ts)", () => {
+  /** A store with `n` series over three families, in a cycle not yet ended. */
+  function filled(n: number, nowMs = 1_000): GaugeStore {
+    const store = createGaugeStore();
+    store.beginCycle(nowMs);
+    for (let i = 0; i < n; i++) {
+      store.set(M.groupLag, lagLabels(`g${i % 97}`, `t${i % 13}`, i), i);
+      store.set(M.groupOffset, ["c1", `g${i % 97}`, `t${i % 13}`, String(i), "", "", ""], i * 2);
+    }
+    store.set(M.groupMaxLag, ["c1", "g"], 1.5);
+    return store;
+  }
+
+  test("endCycleSteps yields while working and ends the cycle exactly like endCycle", () => {
+    const a = filled(40_000);
+    const b = filled(40_000);
+    const steps = b.endCycleSteps();
+    let pauses = 0;
+    let r = steps.next();
+    while (!r.done) {
+      pauses++;
+      r = steps.next();
+    }
+    expect(pauses).toBeGreaterThan(3);
+    expect(r.value).toEqual(a.endCycle());
+    expect(text(b)).toBe(text(a));
+  });
+
+  test("prepareRender pauses every few thousand series and renderFamilies then returns that rendering", () => {
+    const store = filled(20_000);
+    store.endCycle();
+    const expected = text(store);
+    const steps = store.prepareRender();
+    let pauses = 0;
+    while (!steps.next().done) pauses++;
+    expect(pauses).toBeGreaterThanOrEqual(2 * Math.floor(20_000 / 4096)); // two families of 20,000
+    const prepared = store.renderFamilies();
+    expect(prepared.map((f) => new TextDecoder().decode(f.bytes)).join("")).toBe(expected);
+    // Used once: the next call renders again (fresh buffer, same bytes).
+    const again = store.renderFamilies();
+    expect(again[0]!.bytes.buffer).not.toBe(prepared[0]!.bytes.buffer);
+    expect(again.map((f) => new TextDecoder().decode(f.bytes)).join("")).toBe(expected);
+  });
+
+  test("a write after prepareRender makes renderFamilies render the new value, not the prepared text", () => {
+    const store = filled(10);
+    store.endCycle();
+    const steps = store.prepareRender();
+    while (!steps.next().done);
+    store.set(M.groupMaxLag, ["c1", "g"], 7);
+    expect(text(store)).toContain('kafka_consumergroup_group_max_lag{cluster_name="c1",group="g"} 7\n');
+  });
+
+  test("a write between the steps of prepareRender discards the prepared rendering", () => {
+    const store = filled(10_000);
+    store.endCycle();
+    const steps = store.prepareRender();
+    steps.next();
+    store.set(M.groupMaxLag, ["c1", "g"], 9);
+    while (!steps.next().done);
+    expect(text(store)).toContain('kafka_consumergroup_group_max_lag{cluster_name="c1",group="g"} 9\n');
+  });
+});

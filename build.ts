@@ -94,11 +94,15 @@ export interface BuildOptions {
   rootfs: boolean;
 }
 
+const HTTP_WORKER_ENTRY = join(ROOT, "src/http/serve-worker.ts");
+
 export async function compile(target: Target, opts: BuildOptions, stamp: { version: string; commit: string }) {
   const outfile = join(opts.outDir, binaryName(target.arch));
   const executablePath = ensureRuntime(target);
   const result = await Bun.build({
-    entrypoints: [opts.entry],
+    // The HTTP server runs on a worker thread; its module is a second entry point, found in the
+    // binary as /$bunfs/root/http/serve-worker.js (src/http/worker-host.ts).
+    entrypoints: [opts.entry, HTTP_WORKER_ENTRY],
     target: "bun",
     format: "esm",
     minify: true,

@@ -3,16 +3,15 @@
  * self metrics, the HTTP server and config reload. Owns every lifecycle; the CLI calls it.
  */
 import type { ClusterConfig, Config } from "../config/types.ts";
-import { createRouter, type RouteDeps } from "../http/routes.ts";
-import { type HttpServer, startHttpServer } from "../http/server.ts";
 import type { ClusterStatusView } from "../http/status-page.ts";
+import { type HttpWorker, startHttpWorker } from "../http/worker-host.ts";
+import type { HttpState } from "../http/worker-protocol.ts";
 import { BUILD } from "../lib/build-info.ts";
 import type { Logger } from "../lib/log.ts";
 import { M } from "../metrics/catalog.ts";
 import { createExposition, type Exposition } from "../metrics/exposition.ts";
-import { acceptsGzip, CONTENT_TYPE, negotiate } from "../metrics/prometheus-text.ts";
 import { createGaugeStore, type GaugeStore } from "../metrics/store.ts";
-import { createOtlpBridge, type OtlpBridge } from "../otlp/bridge.ts";
+import type { OtlpBridge } from "../otlp/bridge.ts";
 import { type Clock, type ClusterLoop, createClusterLoop } from "./cluster-loop.ts";
 import { createKafkaSource } from "./kafka-source.ts";
 
@@ -41,9 +40,13 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   let config = opts.config;
   const { logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const exposition = createExposition();
+  // Assembled into shared memory: the HTTP thread serves the same bytes without a copy.
+  const exposition = createExposition({
+    shared: true,
+    onAssemble: (snapshot) => server?.publish(snapshot, httpState()),
+  });
   const loops = new Map<string, { loop: ClusterLoop; cluster: ClusterConfig }>();
-  let server: HttpServer | undefined;
+  let server: HttpWorker | undefined;
   let livenessTimer: ReturnType<typeof setInterval> | undefined;
   const startedMs = clock.nowMs();
 
@@ -58,8 +61,17 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   let otlp: OtlpBridge | undefined;
   /** Totals of bridges replaced by a reload, so the exported counters never go backwards. */
   const otlpBefore = { ok: 0, failed: 0 };
-  function startOtlp(): void {
+  /** Bumped by every start and stop, so an import that finishes late cannot start a stale bridge. */
+  let otlpGeneration = 0;
+  /**
+   * The OpenTelemetry SDK and gRPC stack load only when OTLP is enabled: with it off (the
+   * default) they are never evaluated, which keeps ~10 MB of code and heap out of the process.
+   */
+  async function startOtlp(): Promise<void> {
+    const generation = ++otlpGeneration;
     if (!config.exporter.otel.enabled) return;
+    const { createOtlpBridge } = await import("../otlp/bridge.ts");
+    if (generation !== otlpGeneration) return;
     otlp = createOtlpBridge({
       config: config.exporter.otel,
       version: BUILD.version,
@@ -142,44 +154,49 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     });
   }
 
-  const deps: RouteDeps = {
-    metrics(accept, acceptEncoding) {
-      const format = negotiate(accept);
-      const gzip = acceptsGzip(acceptEncoding);
-      return { body: exposition.current(format, gzip), contentType: CONTENT_TYPE[format], gzip };
-    },
-    health() {
-      // Liveness only: a Kafka outage is not a reason to restart us. A cycle stuck far past every
-      // timeout is (it means a bug or a wedged event loop dependency).
-      const now = clock.nowMs();
-      const limit = 10 * Math.max(config.exporter.pollIntervalMs, config.exporter.performance.kafkaTimeoutMs, 30_000);
-      for (const { loop } of loops.values()) {
-        const s = loop.status();
-        if (s.cycleStartedMs !== undefined && now - s.cycleStartedMs > limit) {
-          return {
-            ok: false,
-            reason: `cluster ${s.name}: a collection cycle has been running for ${((now - s.cycleStartedMs) / 1000).toFixed(0)} s`,
-          };
-        }
+  function health(): HttpState["health"] {
+    // Liveness only: a Kafka outage is not a reason to restart us. A cycle stuck far past every
+    // timeout is (it means a bug or a wedged event loop dependency).
+    const now = clock.nowMs();
+    const limit = 10 * Math.max(config.exporter.pollIntervalMs, config.exporter.performance.kafkaTimeoutMs, 30_000);
+    for (const { loop } of loops.values()) {
+      const s = loop.status();
+      if (s.cycleStartedMs !== undefined && now - s.cycleStartedMs > limit) {
+        return {
+          ok: false,
+          reason: `cluster ${s.name}: a collection cycle has been running for ${((now - s.cycleStartedMs) / 1000).toFixed(0)} s`,
+        };
       }
-      return { ok: true, reason: "OK" };
-    },
-    readiness() {
-      const problems: string[] = [];
-      for (const { loop } of loops.values()) {
-        const s = loop.status();
-        if (s.lastSuccessMs === undefined)
-          problems.push(`cluster ${s.name}: no successful collection yet${s.lastError ? ` (${s.lastError})` : ""}`);
-        else if (s.stale)
-          problems.push(
-            `cluster ${s.name}: data is stale (last success ${((clock.nowMs() - s.lastSuccessMs) / 1000).toFixed(0)} s ago${s.lastError ? `; ${s.lastError}` : ""})`,
-          );
-      }
-      return problems.length === 0 ? { ready: true, reason: "OK" } : { ready: false, reason: problems.join("\n") };
-    },
-    isLeader: () => true,
-    status: () => ({ version: BUILD.version, nowMs: clock.nowMs(), isLeader: true, clusters: clusterViews() }),
-  };
+    }
+    return { ok: true, reason: "OK" };
+  }
+
+  function readiness(): HttpState["readiness"] {
+    const problems: string[] = [];
+    for (const { loop } of loops.values()) {
+      const s = loop.status();
+      if (s.lastSuccessMs === undefined)
+        problems.push(`cluster ${s.name}: no successful collection yet${s.lastError ? ` (${s.lastError})` : ""}`);
+      else if (s.stale)
+        problems.push(
+          `cluster ${s.name}: data is stale (last success ${((clock.nowMs() - s.lastSuccessMs) / 1000).toFixed(0)} s ago${s.lastError ? `; ${s.lastError}` : ""})`,
+        );
+    }
+    return problems.length === 0 ? { ready: true, reason: "OK" } : { ready: false, reason: problems.join("\n") };
+  }
+
+  /** What the HTTP thread answers besides /metrics; sent with every exposition and every liveness tick. */
+  function httpState(): HttpState {
+    return {
+      health: health(),
+      readiness: readiness(),
+      isLeader: true,
+      status: { version: BUILD.version, nowMs: clock.nowMs(), isLeader: true, clusters: clusterViews() },
+    };
+  }
+
+  /** The liveness tick: often enough for /ready and the status page, and to show the HTTP thread we are alive. */
+  const tickMs = () => Math.min(5_000, config.exporter.pollIntervalMs);
 
   return {
     exposition,
@@ -193,11 +210,15 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       }
       publishProcess();
       for (const cluster of config.clusters) addCluster(cluster, false);
-      server = startHttpServer({
+      server = await startHttpWorker({
         host: config.exporter.httpHost,
         port: config.exporter.httpPort,
-        handler: createRouter(deps),
         http: config.exporter.http,
+        // Far beyond any tick: only a thread that stopped running (a bug) gets here.
+        silenceLimitMs: Math.max(60_000, 12 * tickMs()),
+        state: httpState,
+        exposition: () => exposition.snapshot(),
+        logger,
       });
       logger.info("listening", {
         url: server.url,
@@ -205,15 +226,13 @@ export function createDaemon(opts: DaemonOptions): Daemon {
         startup_ms: clock.nowMs() - startedMs,
       });
       for (const { loop } of loops.values()) loop.start();
-      startOtlp();
+      await startOtlp();
       // Staleness is re-evaluated even when a loop is blocked waiting on Kafka.
-      livenessTimer = setInterval(
-        () => {
-          for (const { loop } of loops.values()) loop.checkStaleness();
-          refreshProcess();
-        },
-        Math.min(5_000, config.exporter.pollIntervalMs),
-      );
+      livenessTimer = setInterval(() => {
+        for (const { loop } of loops.values()) loop.checkStaleness();
+        refreshProcess();
+        server?.setState(httpState());
+      }, tickMs());
     },
     async reload(next) {
       const before = new Map([...loops.entries()].map(([k, v]) => [k, v.cluster]));
@@ -233,7 +252,7 @@ export function createDaemon(opts: DaemonOptions): Daemon {
           otlpBefore.failed += s.failed;
         }
         otlp = undefined;
-        startOtlp();
+        await startOtlp();
         logger.info("exporter settings changed; HTTP listen address changes need a restart");
       }
       logger.info("configuration reloaded", { clusters: [...wanted.keys()] });
@@ -242,11 +261,12 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       if (livenessTimer) clearInterval(livenessTimer);
       await server?.stop();
       await Promise.all([...loops.keys()].map((name) => removeCluster(name)));
+      otlpGeneration++;
       await otlp?.shutdown();
     },
     async once() {
       publishProcess();
-      startOtlp();
+      await startOtlp();
       for (const cluster of config.clusters) addCluster(cluster, false);
       const reports = await Promise.all(
         [...loops.values()].map(async ({ loop }) => ({ name: loop.name, report: await loop.runCycle() })),

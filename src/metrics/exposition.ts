@@ -4,8 +4,11 @@
  * bytes; OpenMetrics and gzip variants are built lazily, once per version.
  */
 import type { MetricDef } from "./catalog.ts";
+import { type Bytes, createExpositionCache, type ExpositionSnapshot } from "./exposition-cache.ts";
 import { compareStrings, type ExpositionFormat, renderFamilyHeader, renderTrailer } from "./prometheus-text.ts";
 import type { FamilyFragment } from "./store.ts";
+
+export type { Bytes, ExpositionSnapshot } from "./exposition-cache.ts";
 
 /** Anything that renders sample lines per family into bytes it never changes later; a `GaugeStore` is one. */
 export interface ExpositionSource {
@@ -20,6 +23,8 @@ export interface Exposition {
   publish(sourceId: string, source: ExpositionSource | null): void;
   /** The current exposition bytes; the same array until the next publish. */
   current(format: ExpositionFormat, gzip: boolean): Bytes;
+  /** The current exposition as plain data (what the HTTP worker serves). */
+  snapshot(): ExpositionSnapshot;
   /** Increments on every publish; lets callers cache derived values (ETag, Content-Length). */
   version(): number;
   /** Series per source in the current exposition. */
@@ -29,25 +34,33 @@ export interface Exposition {
 export interface ExpositionOptions {
   /** gzip level for `current(_, true)`; default 6. */
   gzipLevel?: number;
+  /**
+   * Assemble into SharedArrayBuffers, so a snapshot reaches another thread without a copy.
+   * The bytes are never written after assembly.
+   */
+  shared?: boolean;
+  /** Called with every new assembly (once per burst of publishes). */
+  onAssemble?: (snapshot: ExpositionSnapshot) => void;
 }
 
 export function createExposition(opts: ExpositionOptions = {}): Exposition {
-  const gzipLevel = (opts.gzipLevel ?? 6) as GzipLevel;
   const sources = new Map<string, EncodedSource>();
-  let layout: FamilyLayout[] = [];
   let ver = 1;
-  let cache = emptyCache();
   /** Sources changed since the last assembly (the assembly runs once per burst of publishes). */
   let dirty = false;
 
+  function assembleSnapshot(): ExpositionSnapshot {
+    const layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
+    return assemble(layout, ver, opts.shared === true);
+  }
+  const cache = createExpositionCache(assembleSnapshot(), opts.gzipLevel ?? 6);
   function rebuild(): void {
     dirty = false;
-    layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
-    cache = emptyCache();
-    cache.prometheus = assemble(layout, "prometheus", true);
+    const snapshot = assembleSnapshot();
+    cache.set(snapshot);
+    opts.onAssemble?.(snapshot);
   }
 
-  rebuild();
   return {
     publish(sourceId, source) {
       // Rendered now (later store writes must not show), assembled once for the publishes made
@@ -65,16 +78,11 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
     },
     current(format, gzip) {
       if (dirty) rebuild();
-      if (format === "openmetrics" && cache.openmetrics === undefined) cache.openmetrics = assemble(layout, format);
-      const plain = format === "prometheus" ? cache.prometheus! : cache.openmetrics!;
-      if (!gzip) return plain;
-      const key = format === "prometheus" ? "prometheusGzip" : "openmetricsGzip";
-      let compressed = cache[key];
-      if (compressed === undefined) {
-        compressed = Bun.gzipSync(plain, { level: gzipLevel });
-        cache[key] = compressed;
-      }
-      return compressed;
+      return cache.current(format, gzip);
+    },
+    snapshot() {
+      if (dirty) rebuild();
+      return cache.snapshot();
     },
     version: () => ver,
     seriesCount() {
@@ -84,11 +92,6 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
     },
   };
 }
-
-/** Bytes backed by a plain ArrayBuffer (what `Response` and `Bun.gzipSync` take). */
-export type Bytes = Uint8Array<ArrayBuffer>;
-
-type GzipLevel = -1 | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 /** One family's sample lines from one source; `bytes` is re-pointed into each new assembly. */
 interface Slice {
@@ -106,17 +109,6 @@ interface EncodedSource {
 interface FamilyLayout {
   def: MetricDef;
   slices: Slice[];
-}
-
-interface Cache {
-  prometheus?: Bytes;
-  openmetrics?: Bytes;
-  prometheusGzip?: Bytes;
-  openmetricsGzip?: Bytes;
-}
-
-function emptyCache(): Cache {
-  return {};
 }
 
 const encoder = new TextEncoder();
@@ -156,30 +148,38 @@ function header(def: MetricDef, format: ExpositionFormat): Uint8Array {
 }
 
 /**
- * Concatenates headers and slices. With `rebind`, every slice is then pointed at its copy in
- * the output, so the sources' own render buffers can be freed: the exposition text is held
- * once, not twice (sample lines are identical in both formats).
+ * Concatenates the Prometheus headers and slices, then points every slice at its copy in the
+ * output, so the sources' own render buffers can be freed: the exposition text is held once,
+ * not twice. The OpenMetrics text is derived from it on demand (sample lines are identical).
  */
-function assemble(layout: readonly FamilyLayout[], format: ExpositionFormat, rebind = false): Bytes {
-  const trailer = encoder.encode(renderTrailer(format));
+function assemble(layout: readonly FamilyLayout[], version: number, shared: boolean): ExpositionSnapshot {
+  const trailer = encoder.encode(renderTrailer("prometheus"));
   let total = trailer.length;
   for (const family of layout) {
-    total += header(family.def, format).length;
+    total += header(family.def, "prometheus").length;
     for (const slice of family.slices) total += slice.bytes.length;
   }
-  const out = new Uint8Array(total);
+  // A SharedArrayBuffer view passes for an ArrayBuffer one wherever the bytes are only read (Bytes).
+  const out = new Uint8Array(shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total)) as Bytes;
+  const families: { openMetricsHeader: string; samplesStart: number; samplesEnd: number }[] = [];
   let offset = 0;
   for (const family of layout) {
-    const h = header(family.def, format);
+    const h = header(family.def, "prometheus");
     out.set(h, offset);
     offset += h.length;
+    const samplesStart = offset;
     for (const slice of family.slices) {
       const length = slice.bytes.length;
       out.set(slice.bytes, offset);
-      if (rebind) slice.bytes = out.subarray(offset, offset + length);
+      slice.bytes = out.subarray(offset, offset + length);
       offset += length;
     }
+    families.push({
+      openMetricsHeader: renderFamilyHeader(family.def, "openmetrics"),
+      samplesStart,
+      samplesEnd: offset,
+    });
   }
   out.set(trailer, offset);
-  return out;
+  return { version, prometheus: out, families };
 }

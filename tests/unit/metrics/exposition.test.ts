@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { M } from "../../../src/metrics/catalog.ts";
 import { createExposition } from "../../../src/metrics/exposition.ts";
+import { openMetricsFrom } from "../../../src/metrics/exposition-cache.ts";
 import { createGaugeStore, type GaugeStore } from "../../../src/metrics/store.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -139,5 +140,49 @@ describe("exposition memory sharing", () => {
     const latest = decode(exposition.current("prometheus", false));
     expect(latest).toContain('{cluster_name="a",group="g"} 3\n');
     expect(latest).toContain('{cluster_name="b",group="g"} 2\n');
+  });
+});
+
+describe("shared snapshots (what the HTTP thread serves)", () => {
+  test("with shared, the text lives in a SharedArrayBuffer, is byte-identical, and onAssemble sees every assembly once per burst", async () => {
+    const seen: number[] = [];
+    const shared = createExposition({ shared: true, onAssemble: (s) => seen.push(s.version) });
+    const plain = createExposition();
+    for (const e of [shared, plain]) {
+      e.publish("cluster/a/data", clusterStore("a", 4, { env: "prod" }));
+      e.publish("cluster/a/self", processStore());
+    }
+    await Promise.resolve();
+    expect(seen).toEqual([3]); // two publishes, one assembly
+    const snapshot = shared.snapshot();
+    expect(snapshot.prometheus.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(plain.snapshot().prometheus.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(decode(snapshot.prometheus)).toBe(decode(plain.current("prometheus", false)));
+    for (const format of ["prometheus", "openmetrics"] as const) {
+      expect(decode(shared.current(format, false))).toBe(decode(plain.current(format, false)));
+      expect(decode(Bun.gunzipSync(shared.current(format, true)))).toBe(decode(plain.current(format, false)));
+    }
+  });
+
+  test("a snapshot's family index points at each family's samples, and OpenMetrics is rebuilt from it alone", () => {
+    const exposition = createExposition();
+    exposition.publish("cluster/a", clusterStore("a", 1));
+    exposition.publish("cluster/b", clusterStore("b", 2));
+    const s = exposition.snapshot();
+    const text = decode(s.prometheus);
+    for (const f of s.families) {
+      const samples = decode(s.prometheus.subarray(f.samplesStart, f.samplesEnd));
+      expect(samples.length).toBeGreaterThan(0);
+      expect(samples.endsWith("\n")).toBe(true);
+      expect(samples.split("\n").every((l) => l === "" || !l.startsWith("#"))).toBe(true);
+      // The Prometheus header sits right before the samples.
+      expect(
+        text.slice(0, f.samplesStart).endsWith(" gauge\n") || text.slice(0, f.samplesStart).endsWith(" counter\n"),
+      ).toBe(true);
+    }
+    const copy = createExposition();
+    copy.publish("cluster/a", clusterStore("a", 1));
+    copy.publish("cluster/b", clusterStore("b", 2));
+    expect(decode(openMetricsFrom(s))).toBe(decode(copy.current("openmetrics", false)));
   });
 });

@@ -121,35 +121,46 @@ export type TimestampLookup =
 
 /** Splits a Fetch response's records bytes into batches; never throws. */
 export function parseRecordBatches(bytes: Uint8Array): BatchScan {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const batches: RecordBatchView[] = [];
+  const steps = recordBatches(bytes);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return { batches, ...r.value };
+    batches.push(r.value);
+  }
+}
+
+/**
+ * The batches of `bytes` one at a time, then what follows them (see `BatchScan`). Lazy: a reader
+ * that stops at the batch it wants parses nothing after it, which matters when a lagging
+ * partition answers with hundreds of small batches and only the first is needed.
+ */
+export function* recordBatches(bytes: Uint8Array): Generator<RecordBatchView, Omit<BatchScan, "batches">, void> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   while (pos < bytes.byteLength) {
     const left = bytes.byteLength - pos;
     if (left < RECORD_BATCH_HEADER_BYTES) {
       const needBytes = left >= LOG_OVERHEAD ? view.getInt32(pos + 8) + LOG_OVERHEAD : undefined;
-      return {
-        batches,
-        trailing: { kind: "partialHeader", needBytes: needBytes === undefined ? undefined : pos + needBytes },
-      };
+      return { trailing: { kind: "partialHeader", needBytes: needBytes === undefined ? undefined : pos + needBytes } };
     }
     const header = readHeader(view, pos);
-    if (typeof header === "string") return { batches, trailing: { kind: "none" }, error: header };
+    if (typeof header === "string") return { trailing: { kind: "none" }, error: header };
     const sizeBytes = header.batchLength + LOG_OVERHEAD;
     const complete = sizeBytes <= left;
     const end = complete ? pos + sizeBytes : bytes.byteLength;
-    batches.push({
+    yield {
       header,
       position: pos,
       lastOffset: header.baseOffset + header.lastOffsetDelta,
       sizeBytes,
       complete,
       recordBytes: bytes.subarray(pos + RECORD_BATCH_HEADER_BYTES, end),
-    });
-    if (!complete) return { batches, trailing: { kind: "partialBatch" } };
+    };
+    if (!complete) return { trailing: { kind: "partialBatch" } };
     pos = end;
   }
-  return { batches, trailing: { kind: "none" } };
+  return { trailing: { kind: "none" } };
 }
 
 /**
@@ -213,14 +224,18 @@ export function findRecordAtOrAfter(
   targetOffset: number,
   decompress: Decompressor = defaultDecompressor,
 ): TimestampLookup {
-  const scan = parseRecordBatches(bytes);
+  const scan = recordBatches(bytes);
   // First offset ≥ target known to exist; `unknown` once a batch on the way could not be decoded.
   let firstPresent: number | undefined;
   let presentKnown = true;
   const notePresent = (offset: number) => {
     if (presentKnown && firstPresent === undefined) firstPresent = offset;
   };
-  for (const batch of scan.batches) {
+  let last: RecordBatchView | undefined;
+  let next = scan.next();
+  for (; !next.done; next = scan.next()) {
+    const batch = next.value;
+    last = batch;
     const { header } = batch;
     if (batch.lastOffset < targetOffset) continue;
     if (header.recordCount === 0) continue; // emptied by the cleaner, kept for producer state
@@ -263,10 +278,10 @@ export function findRecordAtOrAfter(
       return { kind: "incomplete", needBytes: batch.position + batch.sizeBytes, fallback: batchAnswer };
     return batchAnswer;
   }
-  if (scan.error !== undefined) return { kind: "error", reason: scan.error };
-  if (scan.trailing.kind === "partialHeader")
-    return { kind: "incomplete", needBytes: scan.trailing.needBytes, fallback: undefined };
-  const last = scan.batches.at(-1);
+  const end = next.value;
+  if (end.error !== undefined) return { kind: "error", reason: end.error };
+  if (end.trailing.kind === "partialHeader")
+    return { kind: "incomplete", needBytes: end.trailing.needBytes, fallback: undefined };
   return {
     kind: "noRecord",
     firstPresentOffset: presentKnown ? firstPresent : undefined,

@@ -45,23 +45,17 @@ export interface RateHistory {
  * regression uses the real sample times, so the history survives it.
  */
 export function createRateHistory(options: RateHistoryOptions): RateHistory {
-  const capacity = Math.max(2, Math.floor(options.capacity));
+  const slab = new RingSlab(Math.max(2, Math.floor(options.capacity)));
   const maxAgeMs = Math.max(0, options.maxAgeMs);
-  const rings = new Map<string, Ring>();
   const rate = (key: string, nowMs: number): RateEstimate => {
-    const ring = rings.get(key);
-    if (ring === undefined) return { kind: "insufficient", samples: 0 };
-    return ringRate(ring, nowMs - maxAgeMs);
+    const ring = slab.find(key);
+    if (ring < 0) return { kind: "insufficient", samples: 0 };
+    return slab.rate(ring, nowMs - maxAgeMs);
   };
 
   return {
     recordSample(key, sampleTimeMs, latestOffset) {
-      let ring = rings.get(key);
-      if (ring === undefined) {
-        ring = newRing(capacity);
-        rings.set(key, ring);
-      }
-      pushSample(ring, sampleTimeMs, latestOffset);
+      slab.push(slab.findOrAdd(key), sampleTimeMs, latestOffset);
     },
     rate,
     estimateTimeLag(key, lagMessages, nowMs, minMsgsPerSec) {
@@ -69,18 +63,10 @@ export function createRateHistory(options: RateHistoryOptions): RateHistory {
       return timeLagFromRate(lagMessages, rate(key, nowMs), minMsgsPerSec);
     },
     prune(nowMs) {
-      const oldest = nowMs - maxAgeMs;
-      let dropped = 0;
-      for (const [key, ring] of rings) {
-        if (ring.count === 0 || newestTime(ring) < oldest) {
-          rings.delete(key);
-          dropped++;
-        }
-      }
-      return dropped;
+      return slab.removeWhere((ring) => slab.count[ring] === 0 || slab.newestTime(ring) < nowMs - maxAgeMs);
     },
     get size() {
-      return rings.size;
+      return slab.size;
     },
   };
 }
@@ -125,62 +111,136 @@ export function leastSquaresRate(timesMs: ArrayLike<number>, offsets: ArrayLike<
   return (sxy / sxx) * 1000;
 }
 
-interface Ring {
-  times: Float64Array;
-  offsets: Float64Array;
-  /** Index of the next write. */
-  head: number;
-  count: number;
-}
+/**
+ * Every partition's ring in one pair of columns: ring r owns entries [r × capacity, (r + 1) ×
+ * capacity) of `times` and `offsets`. Thousands of partitions cost two typed arrays, not two each,
+ * and a freed ring is reused by the next new partition.
+ */
+class RingSlab {
+  times = new Float64Array(0);
+  offsets = new Float64Array(0);
+  /** Per ring: index (0 ≤ head < capacity) of the next write, and samples held. */
+  head = new Int32Array(0);
+  count = new Int32Array(0);
+  private readonly index = new Map<string, number>();
+  private free: number[] = [];
+  private rings = 0;
 
-function newRing(capacity: number): Ring {
-  return { times: new Float64Array(capacity), offsets: new Float64Array(capacity), head: 0, count: 0 };
-}
+  constructor(readonly capacity: number) {}
 
-function newestIndex(ring: Ring): number {
-  return (ring.head - 1 + ring.times.length) % ring.times.length;
-}
+  get size(): number {
+    return this.index.size;
+  }
 
-function newestTime(ring: Ring): number {
-  return ring.times[newestIndex(ring)]!;
-}
+  find(key: string): number {
+    return this.index.get(key) ?? -1;
+  }
 
-function pushSample(ring: Ring, timeMs: number, offset: number): void {
-  if (!Number.isFinite(timeMs) || !Number.isFinite(offset)) return;
-  if (ring.count > 0) {
-    const last = newestIndex(ring);
-    const lastTime = ring.times[last]!;
-    const lastOffset = ring.offsets[last]!;
-    if (timeMs < lastTime) return; // late sample: the history already moved past it
-    if (offset < lastOffset) {
-      // Offsets only grow; a smaller one means the topic was recreated or the log truncated (unclean
-      // leader election). The old history describes another log, so it starts over.
-      ring.count = 0;
-      ring.head = 0;
-    } else if (timeMs === lastTime) {
-      ring.offsets[last] = offset;
-      return;
+  findOrAdd(key: string): number {
+    const found = this.index.get(key);
+    if (found !== undefined) return found;
+    let ring = this.free.pop();
+    if (ring === undefined) {
+      if (this.rings === this.head.length) this.grow(Math.max(64, this.rings * 2));
+      ring = this.rings++;
     }
+    this.head[ring] = 0;
+    this.count[ring] = 0;
+    this.index.set(key, ring);
+    return ring;
   }
-  ring.times[ring.head] = timeMs;
-  ring.offsets[ring.head] = offset;
-  ring.head = (ring.head + 1) % ring.times.length;
-  if (ring.count < ring.times.length) ring.count++;
-}
 
-function ringRate(ring: Ring, oldestMs: number): RateEstimate {
-  const cap = ring.times.length;
-  const times: number[] = [];
-  const offsets: number[] = [];
-  // Oldest to newest, keeping samples inside the window.
-  for (let i = 0; i < ring.count; i++) {
-    const idx = (ring.head - ring.count + i + cap) % cap;
-    const t = ring.times[idx]!;
-    if (t < oldestMs) continue;
-    times.push(t);
-    offsets.push(ring.offsets[idx]!);
+  /** Drops the rings `doomed` says so of; returns how many. */
+  removeWhere(doomed: (ring: number) => boolean): number {
+    let dropped = 0;
+    for (const [key, ring] of this.index) {
+      if (!doomed(ring)) continue;
+      this.index.delete(key);
+      this.free.push(ring);
+      dropped++;
+    }
+    if (this.index.size === 0) {
+      // Everything went (e.g. a cluster that lost all its topics): give the memory back.
+      this.free = [];
+      this.rings = 0;
+      this.grow(0);
+    }
+    return dropped;
   }
-  const rate = leastSquaresRate(times, offsets);
-  if (rate === undefined) return { kind: "insufficient", samples: times.length };
-  return { kind: "rate", msgsPerSec: Math.max(0, rate), samples: times.length, spanMs: times.at(-1)! - times[0]! };
+
+  /** Position in the columns of the ring's i-th sample, oldest first (0 ≤ i < count). */
+  private at(ring: number, i: number): number {
+    const cap = this.capacity;
+    return ring * cap + ((this.head[ring]! - this.count[ring]! + i + cap) % cap);
+  }
+
+  newestTime(ring: number): number {
+    return this.times[this.at(ring, this.count[ring]! - 1)]!;
+  }
+
+  push(ring: number, timeMs: number, offset: number): void {
+    if (!Number.isFinite(timeMs) || !Number.isFinite(offset)) return;
+    if (this.count[ring]! > 0) {
+      const last = this.at(ring, this.count[ring]! - 1);
+      const lastTime = this.times[last]!;
+      if (timeMs < lastTime) return; // late sample: the history already moved past it
+      if (offset < this.offsets[last]!) {
+        // Offsets only grow; a smaller one means the topic was recreated or the log truncated (unclean
+        // leader election). The old history describes another log, so it starts over.
+        this.count[ring] = 0;
+        this.head[ring] = 0;
+      } else if (timeMs === lastTime) {
+        this.offsets[last] = offset;
+        return;
+      }
+    }
+    const slot = ring * this.capacity + this.head[ring]!;
+    this.times[slot] = timeMs;
+    this.offsets[slot] = offset;
+    this.head[ring] = (this.head[ring]! + 1) % this.capacity;
+    if (this.count[ring]! < this.capacity) this.count[ring]!++;
+  }
+
+  /** Least-squares rate over the ring's samples no older than `oldestMs` (same as `leastSquaresRate`). */
+  rate(ring: number, oldestMs: number): RateEstimate {
+    const n = this.count[ring]!;
+    let first = 0;
+    while (first < n && this.times[this.at(ring, first)]! < oldestMs) first++;
+    const used = n - first;
+    if (used < 2) return { kind: "insufficient", samples: used };
+    const t0 = this.times[this.at(ring, first)]!;
+    const o0 = this.offsets[this.at(ring, first)]!;
+    let sumT = 0;
+    let sumO = 0;
+    for (let i = first; i < n; i++) {
+      const k = this.at(ring, i);
+      sumT += this.times[k]! - t0;
+      sumO += this.offsets[k]! - o0;
+    }
+    const meanT = sumT / used;
+    const meanO = sumO / used;
+    let sxy = 0;
+    let sxx = 0;
+    for (let i = first; i < n; i++) {
+      const k = this.at(ring, i);
+      const dt = this.times[k]! - t0 - meanT;
+      sxy += dt * (this.offsets[k]! - o0 - meanO);
+      sxx += dt * dt;
+    }
+    if (sxx === 0) return { kind: "insufficient", samples: used };
+    const spanMs = this.times[this.at(ring, n - 1)]! - t0;
+    return { kind: "rate", msgsPerSec: Math.max(0, (sxy / sxx) * 1000), samples: used, spanMs };
+  }
+
+  private grow(rings: number): void {
+    const cap = this.capacity;
+    const copy = <T extends Float64Array | Int32Array>(from: T, to: T): T => {
+      to.set(from.subarray(0, Math.min(from.length, to.length)));
+      return to;
+    };
+    this.times = copy(this.times, new Float64Array(rings * cap));
+    this.offsets = copy(this.offsets, new Float64Array(rings * cap));
+    this.head = copy(this.head, new Int32Array(rings));
+    this.count = copy(this.count, new Int32Array(rings));
+  }
 }

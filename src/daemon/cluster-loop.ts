@@ -322,6 +322,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
     const watermarkFailures = new Map<string, FailureReason>();
     for (const f of wm.failed) watermarkFailures.set(partitionKey(f.topic, f.partition), f.reason);
     phaseMs.set("watermarks", clock.nowMs() - t);
+    if (status.series >= GC_MIN_SERIES) await collectGarbage();
 
     const observation: CycleObservation = {
       nowMs: clock.nowMs(),
@@ -357,6 +358,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         });
       }
       phaseMs.set("time_lag", clock.nowMs() - t);
+      if (status.series >= GC_MIN_SERIES) await collectGarbage();
     }
     void started;
     return { observation, skipped, failedGroups, warning, methods, gaps };

@@ -148,3 +148,24 @@ describe("timeLagFromRate", () => {
     });
   });
 });
+
+describe("createRateHistory memory", () => {
+  test("partitions that come and go reuse the rings of pruned ones, and each keeps its own history", () => {
+    const h = createRateHistory({ capacity: 4, maxAgeMs: MIN });
+    // 50 generations of 100 partitions, each pruned once it is older than a minute.
+    for (let gen = 0; gen < 50; gen++) {
+      const t = T0 + gen * 2 * MIN;
+      for (let p = 0; p < 100; p++) {
+        for (let s = 0; s < 3; s++) h.recordSample(`g${gen}-p${p}`, t + s * 10_000, 1_000 * gen + p * 10 * s);
+      }
+      h.prune(t + 30_000);
+      expect(h.size).toBe(100);
+      // Rings are not shared: partition p produced 10·p messages per 10 s, i.e. p msg/s.
+      expect(h.rate(`g${gen}-p7`, t + 20_000)).toEqual({ kind: "rate", msgsPerSec: 7, samples: 3, spanMs: 20_000 });
+      expect(h.rate(`g${gen}-p0`, t + 20_000)).toMatchObject({ kind: "rate", msgsPerSec: 0 });
+    }
+    h.prune(T0 + 1_000 * MIN);
+    expect(h.size).toBe(0);
+    expect(h.rate("g49-p7", T0 + 1_000 * MIN)).toEqual({ kind: "insufficient", samples: 0 });
+  });
+});

@@ -49,7 +49,7 @@
  * 118k series. Details and the request-count table: docs/scale.md.
  */
 import "../src/lib/quiet-warnings.ts";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -69,6 +69,7 @@ import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { M } from "../src/metrics/catalog.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import type { GaugeStore } from "../src/metrics/store.ts";
+import { ensureBuilt } from "../tests/e2e/support.ts";
 import { configFrom, quietLogger } from "../tests/helpers/exposition.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -112,6 +113,10 @@ function exporterToml(o: {
   return `
 [exporter]
 poll_interval = "${o.poll}"
+${
+  // Back-to-back cycles (poll 100 ms) take longer than the default 3 polls: keep the data published.
+  o.poll === "100ms" ? 'staleness_threshold = "120s"' : ""
+}
 granularity = "${o.granularity}"
 ${o.port === undefined ? "" : `http_host = "127.0.0.1"\nhttp_port = ${o.port}`}
 [exporter.timestamp_sampling]
@@ -530,6 +535,151 @@ async function runScrapes(bootstrap: string, scale: Scale, poll: string, label: 
   }
 }
 
+interface BinaryRun {
+  granularity: Granularity;
+  cycles: number;
+  rssMedianMb: number;
+  rssMaxMb: number;
+  rssAfterGcMb: number;
+  scrapes: ScrapeStats;
+}
+
+/**
+ * The release binary (dist/, built when stale) against the fixture, poll 2 s, hybrid time lag:
+ * RSS from /proc every 20 ms for `seconds` (median, max, and the low between cycles), and
+ * /metrics scraped back to back from this process meanwhile, so most scrapes overlap a cycle.
+ * Between cycles the traffic moves offsets as in the cycle runs.
+ */
+async function runBinary(
+  bootstrap: string,
+  scale: Scale,
+  granularity: Granularity,
+  seconds: number,
+  traffic: () => Promise<void>,
+): Promise<BinaryRun> {
+  await ensureBuilt(process.arch === "arm64" ? "arm64" : "x64");
+  const binary = join(ROOT, "dist", `klag-exporter-linux-${process.arch === "arm64" ? "arm64" : "x64"}`);
+  const dir = mkdtempSync(join(tmpdir(), "klag-scale-bin-"));
+  const port = await freePort();
+  const config = join(dir, "config.toml");
+  await Bun.write(
+    config,
+    exporterToml({ bootstrap, prefix: scale.prefix, mode: "hybrid", granularity, poll: "2s", port }),
+  );
+  const child = Bun.spawn([binary, "--config", config], { stdout: "ignore", stderr: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  const rssMb = () => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+    } catch {
+      return Number.NaN;
+    }
+  };
+  try {
+    // Until the first cycle published lag series.
+    const deadline = performance.now() + 120_000;
+    for (;;) {
+      const text = await fetch(`${url}/metrics`).then(
+        (r) => r.text(),
+        () => "",
+      );
+      if (text.includes("kafka_consumergroup_group_sum_lag{")) break;
+      if (performance.now() > deadline) throw new Error("binary: no lag series after 120 s");
+      await Bun.sleep(100);
+    }
+    const cyclesBefore = await cyclesTotal(url);
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(rssMb()), 20);
+    let moving = true;
+    const mover = (async () => {
+      while (moving) {
+        await traffic();
+        await Bun.sleep(1_000);
+      }
+    })();
+    // From another process: this one is busy producing and committing the traffic.
+    const scrapes = await scrapeFromChild(url, prometheusAccept, seconds * 1000);
+    moving = false;
+    await mover;
+    clearInterval(sampler);
+    const cycles = (await cyclesTotal(url)) - cyclesBefore;
+    const sorted = samples.filter(Number.isFinite).sort((a, b) => a - b);
+    return {
+      granularity,
+      cycles,
+      rssMedianMb: median(sorted),
+      rssMaxMb: sorted.at(-1) ?? Number.NaN,
+      rssAfterGcMb: quantile(sorted, 0.05),
+      scrapes,
+    };
+  } finally {
+    child.kill();
+    await child.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What Prometheus sends: OpenMetrics preferred, gzip. */
+const prometheusAccept = {
+  accept:
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+  "accept-encoding": "gzip",
+};
+
+/** Scrapes `url` back to back (20 ms apart) for `ms` from a child process; its latency figures. */
+async function scrapeFromChild(url: string, headers: Record<string, string>, ms: number): Promise<ScrapeStats> {
+  let result: ScrapeStats | undefined;
+  const child = spawnChild("scraper", { url, headers, ms }, (m) => {
+    if (m.type === "scrapes") result = m.stats as ScrapeStats;
+  });
+  const code = await child.exited;
+  if (code !== 0 || !result) throw new Error(`scraper exited ${code}`);
+  return result;
+}
+
+async function scraperChild(): Promise<void> {
+  const p = JSON.parse(process.env.KLAG_SCALE_PARAMS!) as { url: string; headers: Record<string, string>; ms: number };
+  const latencies: number[] = [];
+  let bytes = 0;
+  const until = performance.now() + p.ms;
+  while (performance.now() < until) {
+    const t0 = performance.now();
+    const res = await fetch(`${p.url}/metrics`, { headers: p.headers, decompress: false });
+    const body = await res.arrayBuffer();
+    latencies.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`scrape status ${res.status}`);
+    bytes = body.byteLength;
+    await Bun.sleep(20);
+  }
+  const stats: ScrapeStats = {
+    encoding: p.headers["accept-encoding"] ?? "identity",
+    n: latencies.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: Math.max(...latencies),
+    bytes,
+  };
+  process.send!({ type: "scrapes", stats });
+  setTimeout(() => process.exit(0), 50);
+}
+
+/** Cycles run so far: every cycle sends one ListGroups to each of the 3 brokers. */
+async function cyclesTotal(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const prefix = `kafka_lag_exporter_kafka_requests_total{cluster_name="${CLUSTER}",api="ListGroups"} `;
+  const line = text.split("\n").find((l) => l.startsWith(prefix));
+  return Number(line?.slice(prefix.length) ?? 0) / 3;
+}
+
+function printBinary(scale: Scale, r: BinaryRun): void {
+  console.log(
+    `scale ${scale.id} release binary, ${r.granularity} granularity, hybrid, poll 2 s, traffic between cycles: ${r.cycles} cycles; ` +
+      `RSS median ${r.rssMedianMb.toFixed(0)} MB, max ${r.rssMaxMb.toFixed(0)} MB, 5th percentile ${r.rssAfterGcMb.toFixed(0)} MB; ` +
+      `${r.scrapes.n} Prometheus-style scrapes (OpenMetrics, gzip; ${mb(r.scrapes.bytes)} MB) from another process, 20 ms apart: p50 ${r.scrapes.p50.toFixed(1)} ms, p99 ${r.scrapes.p99.toFixed(1)} ms, max ${r.scrapes.max.toFixed(1)} ms`,
+  );
+}
+
 function printCycles(scale: Scale, fixture: Fixture3, variant: Variant, r: CyclesResult): void {
   const walls = r.warm.map((c) => c.wallMs);
   const cpus = r.warm.map((c) => c.cpuMs);
@@ -565,7 +715,7 @@ function printScrapes(scale: Scale, run: ScrapeRun): void {
     );
   }
   console.log(
-    `scale ${scale.id} daemon ${run.label}: ${Math.floor(run.publishes / 2)} cycles published during the scrapes, peak RSS ${(run.maxRssKb / 1024).toFixed(1)} MB, longest event-loop block ${run.eventLoopMaxBlockMs.toFixed(0)} ms`,
+    `scale ${scale.id} daemon ${run.label}: ${Math.floor(run.publishes / 2)} cycles published during the scrapes, peak RSS ${(run.maxRssKb / 1024).toFixed(1)} MB, longest block of the collector thread ${run.eventLoopMaxBlockMs.toFixed(0)} ms (scrapes are served by the HTTP thread)`,
   );
 }
 
@@ -621,6 +771,23 @@ async function main(): Promise<void> {
       console.error(`scale ${scale.id}, scrapes…`);
       printScrapes(scale, await runScrapes(bootstrap, scale, "1h", "idle (no cycle running)"));
       printScrapes(scale, await runScrapes(bootstrap, scale, "100ms", "during back-to-back cycles"));
+      if (process.env.KLAG_BENCH_BINARY !== "0") {
+        const binaryProducer = kafka.producer({
+          allowAutoTopicCreation: false,
+          idempotent: true,
+          maxInFlightRequests: 1,
+        });
+        await binaryProducer.connect();
+        try {
+          const traffic = createTraffic(bootstrap, fixture, binaryProducer);
+          for (const granularity of ["topic", "partition"] as const) {
+            console.error(`scale ${scale.id}, release binary, ${granularity}…`);
+            printBinary(scale, await runBinary(bootstrap, scale, granularity, 40, traffic));
+          }
+        } finally {
+          await binaryProducer.disconnect();
+        }
+      }
     }
   } finally {
     stop();
@@ -630,4 +797,5 @@ async function main(): Promise<void> {
 const role = process.env.KLAG_SCALE_ROLE;
 if (role === "cycles") await cyclesChild();
 else if (role === "daemon") await daemonChild();
+else if (role === "scraper") await scraperChild();
 else await main();

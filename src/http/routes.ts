@@ -11,8 +11,8 @@ export interface MetricsBody {
 }
 
 export interface RouteDeps {
-  /** The cached exposition for this Accept / Accept-Encoding pair. */
-  metrics(accept: string | null, acceptEncoding: string | null): MetricsBody;
+  /** The cached exposition for this Accept / Accept-Encoding pair (a promise while it is being compressed). */
+  metrics(accept: string | null, acceptEncoding: string | null): MetricsBody | Promise<MetricsBody>;
   /** Process liveness: event loop and collector loops alive. */
   health(): { ok: boolean; reason: string };
   /** Readiness: leader and every cluster fresh. */
@@ -23,20 +23,25 @@ export interface RouteDeps {
 
 const TEXT = "text/plain; charset=utf-8";
 
-export function createRouter(deps: RouteDeps): (req: Request) => Response {
+export function createRouter(deps: RouteDeps): (req: Request) => Response | Promise<Response> {
+  const internalError = (error: unknown) =>
+    new Response(`internal error: ${error instanceof Error ? error.message : String(error)}\n`, {
+      status: 500,
+      headers: { "content-type": TEXT },
+    });
   return (req) => {
     try {
-      return route(req, deps);
+      const res = route(req, deps);
+      return res instanceof Promise ? res.catch(internalError) : res;
     } catch (error) {
-      return new Response(`internal error: ${error instanceof Error ? error.message : String(error)}\n`, {
-        status: 500,
-        headers: { "content-type": TEXT },
-      });
+      return internalError(error);
     }
   };
 }
 
-function route(req: Request, deps: RouteDeps): Response {
+type Handler = (req: Request, deps: RouteDeps) => Response | Promise<Response>;
+
+function route(req: Request, deps: RouteDeps): Response | Promise<Response> {
   const path = new URL(req.url).pathname;
   const handler = ROUTES[path];
   if (!handler) return new Response("not found\n", { status: 404, headers: { "content-type": TEXT } });
@@ -46,12 +51,16 @@ function route(req: Request, deps: RouteDeps): Response {
   return handler(req, deps);
 }
 
-const ROUTES: Record<string, (req: Request, deps: RouteDeps) => Response> = {
+function metricsResponse(m: MetricsBody): Response {
+  const headers: Record<string, string> = { "content-type": m.contentType, vary: "Accept, Accept-Encoding" };
+  if (m.gzip) headers["content-encoding"] = "gzip";
+  return new Response(m.body, { status: 200, headers });
+}
+
+const ROUTES: Record<string, Handler> = {
   "/metrics": (req, deps) => {
     const m = deps.metrics(req.headers.get("accept"), req.headers.get("accept-encoding"));
-    const headers: Record<string, string> = { "content-type": m.contentType, vary: "Accept, Accept-Encoding" };
-    if (m.gzip) headers["content-encoding"] = "gzip";
-    return new Response(m.body, { status: 200, headers });
+    return m instanceof Promise ? m.then(metricsResponse) : metricsResponse(m);
   },
   "/health": (_req, deps) => {
     const h = deps.health();
@@ -78,15 +87,3 @@ const ROUTES: Record<string, (req: Request, deps: RouteDeps) => Response> = {
       headers: { "content-type": "text/html; charset=utf-8" },
     }),
 };
-
-/** True when the Accept-Encoding header admits gzip (q > 0). */
-export function acceptsGzip(acceptEncoding: string | null): boolean {
-  if (!acceptEncoding) return false;
-  for (const part of acceptEncoding.split(",")) {
-    const [coding, ...params] = part.trim().split(";");
-    if (coding?.trim().toLowerCase() !== "gzip" && coding?.trim() !== "*") continue;
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    if (q === undefined || Number(q.slice(2)) > 0) return true;
-  }
-  return false;
-}

@@ -26,33 +26,70 @@ export interface ExpositionCache {
   snapshot(): ExpositionSnapshot;
   /** The bytes for this format and encoding; the same array until the next `set`. */
   current(format: ExpositionFormat, gzip: boolean): Bytes;
+  /**
+   * Like `current`, but a gzip variant not built yet is compressed on a thread-pool thread:
+   * the caller's thread stays free meanwhile. Concurrent calls share one compression.
+   */
+  currentAsync(format: ExpositionFormat, gzip: boolean): Bytes | Promise<Bytes>;
 }
 
 type GzipLevel = -1 | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
-export function createExpositionCache(initial: ExpositionSnapshot, gzipLevel = 6): ExpositionCache {
+export interface ExpositionCacheOptions {
+  /** gzip level; default 6. */
+  gzipLevel?: number;
+  /** Compresses off the calling thread (`currentAsync`); default: synchronously. */
+  gzipAsync?: (plain: Bytes, level: number) => Promise<Bytes>;
+}
+
+export function createExpositionCache(initial: ExpositionSnapshot, opts: ExpositionCacheOptions = {}): ExpositionCache {
+  const gzipLevel = opts.gzipLevel ?? 6;
+  const gzipAsync =
+    opts.gzipAsync ??
+    ((plain: Bytes, level: number) => Promise.resolve(Bun.gzipSync(plain, { level: level as GzipLevel })));
   let snap = initial;
   let variants: Partial<Record<"openmetrics" | "prometheusGzip" | "openmetricsGzip", Bytes>> = {};
+  let compressing: Partial<Record<"prometheusGzip" | "openmetricsGzip", Promise<Bytes>>> = {};
+  const plainOf = (format: ExpositionFormat): Bytes => {
+    if (format === "prometheus") return snap.prometheus;
+    variants.openmetrics ??= openMetricsFrom(snap);
+    return variants.openmetrics;
+  };
+  const gzipKey = (format: ExpositionFormat) => (format === "prometheus" ? "prometheusGzip" : "openmetricsGzip");
   return {
     set(snapshot) {
       snap = snapshot;
       variants = {};
+      compressing = {};
     },
     snapshot: () => snap,
     current(format, gzip) {
-      let plain = snap.prometheus;
-      if (format === "openmetrics") {
-        variants.openmetrics ??= openMetricsFrom(snap);
-        plain = variants.openmetrics;
-      }
+      const plain = plainOf(format);
       if (!gzip) return plain;
-      const key = format === "prometheus" ? "prometheusGzip" : "openmetricsGzip";
+      const key = gzipKey(format);
       let compressed = variants[key];
       if (compressed === undefined) {
         compressed = Bun.gzipSync(plain, { level: gzipLevel as GzipLevel });
         variants[key] = compressed;
       }
       return compressed;
+    },
+    currentAsync(format, gzip) {
+      const plain = plainOf(format);
+      if (!gzip) return plain;
+      const key = gzipKey(format);
+      const done = variants[key];
+      if (done !== undefined) return done;
+      const pending = compressing[key];
+      if (pending !== undefined) return pending;
+      const forVariants = variants;
+      const promise = gzipAsync(plain, gzipLevel).then((bytes) => {
+        // Kept only if no newer snapshot arrived meanwhile.
+        if (variants === forVariants) forVariants[key] = bytes;
+        return bytes;
+      });
+      compressing[key] = promise;
+      return promise;
     },
   };
 }

@@ -53,7 +53,7 @@ export function createExposition(opts: ExpositionOptions = {}): Exposition {
     const layout = mergeSources([...sources.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s));
     return assemble(layout, ver, opts.shared === true);
   }
-  const cache = createExpositionCache(assembleSnapshot(), opts.gzipLevel ?? 6);
+  const cache = createExpositionCache(assembleSnapshot(), { gzipLevel: opts.gzipLevel ?? 6 });
   function rebuild(): void {
     dirty = false;
     const snapshot = assembleSnapshot();

@@ -25,6 +25,19 @@ function state(ok: boolean, reason = "OK"): HttpState {
   };
 }
 
+/** An HTTP thread on 127.0.0.1 serving an empty exposition and a healthy state. */
+function startWorker(port: number, silenceLimitMs: number) {
+  const exposition = createExposition({ shared: true });
+  return startHttpWorker({
+    host: "127.0.0.1",
+    port,
+    silenceLimitMs,
+    state: () => state(true),
+    exposition: () => exposition.snapshot(),
+    logger: quietLogger(),
+  });
+}
+
 async function pollStatus(url: string, want: number, limitMs: number): Promise<Response> {
   const until = Date.now() + limitMs;
   for (;;) {
@@ -36,15 +49,7 @@ async function pollStatus(url: string, want: number, limitMs: number): Promise<R
 
 describe("HTTP thread", () => {
   test("serves the state it was given; /health turns 503 naming the silent thread, and 200 again on the next state", async () => {
-    const exposition = createExposition({ shared: true });
-    const server = await startHttpWorker({
-      host: "127.0.0.1",
-      port: 0,
-      silenceLimitMs: 300,
-      state: () => state(true),
-      exposition: () => exposition.snapshot(),
-      logger: quietLogger(),
-    });
+    const server = await startWorker(0, 300);
     try {
       expect((await fetch(`${server.url}ready`)).status).toBe(200);
       const silent = await pollStatus(`${server.url}health`, 503, 10_000);
@@ -61,25 +66,10 @@ describe("HTTP thread", () => {
   });
 
   test("a port already in use is a start error that says so", async () => {
-    const exposition = createExposition();
-    const first = await startHttpWorker({
-      host: "127.0.0.1",
-      port: 0,
-      silenceLimitMs: 60_000,
-      state: () => state(true),
-      exposition: () => exposition.snapshot(),
-      logger: quietLogger(),
-    });
+    const first = await startWorker(0, 60_000);
     try {
       const port = Number(new URL(first.url).port);
-      const second = startHttpWorker({
-        host: "127.0.0.1",
-        port,
-        silenceLimitMs: 60_000,
-        state: () => state(true),
-        exposition: () => exposition.snapshot(),
-        logger: quietLogger(),
-      });
+      const second = startWorker(port, 60_000);
       await expect(second).rejects.toThrow(new RegExp(`${port}|in use`, "i"));
     } finally {
       await first.stop();

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { M } from "../../../src/metrics/catalog.ts";
 import { createExposition } from "../../../src/metrics/exposition.ts";
-import { openMetricsFrom } from "../../../src/metrics/exposition-cache.ts";
+import { createExpositionCache, openMetricsFrom } from "../../../src/metrics/exposition-cache.ts";
 import { createGaugeStore, type GaugeStore } from "../../../src/metrics/store.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -184,5 +184,43 @@ describe("shared snapshots (what the HTTP thread serves)", () => {
     copy.publish("cluster/a", clusterStore("a", 1));
     copy.publish("cluster/b", clusterStore("b", 2));
     expect(decode(openMetricsFrom(s))).toBe(decode(copy.current("openmetrics", false)));
+  });
+});
+
+describe("exposition cache: compression off the calling thread", () => {
+  test("currentAsync compresses once for concurrent callers, then serves the bytes; a newer snapshot is never served the older compression", async () => {
+    const exposition = createExposition();
+    exposition.publish("cluster/a", clusterStore("a", 1));
+    const first = exposition.snapshot();
+    exposition.publish("cluster/a", clusterStore("a", 2));
+    const second = exposition.snapshot();
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const cache = createExpositionCache(first, {
+      gzipAsync: async (plain, level) => {
+        calls++;
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return Bun.gzipSync(plain, { level: level as 6 });
+      },
+    });
+    const a = cache.currentAsync("openmetrics", true);
+    const b = cache.currentAsync("openmetrics", true);
+    expect(a).toBeInstanceOf(Promise);
+    expect(b).toBe(a);
+    expect(calls).toBe(1);
+    // Plain variants never wait.
+    expect(cache.currentAsync("prometheus", false)).toBe(first.prometheus);
+    cache.set(second); // a new exposition arrives while the old one is being compressed
+    release!();
+    expect(decode(Bun.gunzipSync(await a))).toBe(decode(openMetricsFrom(first)));
+    const c = cache.currentAsync("openmetrics", true);
+    expect(c).toBeInstanceOf(Promise); // the old result was not kept for the new snapshot
+    release!();
+    const bytes = await c;
+    expect(decode(Bun.gunzipSync(bytes))).toBe(decode(openMetricsFrom(second)));
+    expect(cache.currentAsync("openmetrics", true)).toBe(bytes);
+    expect(calls).toBe(2);
   });
 });

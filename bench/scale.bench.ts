@@ -8,45 +8,57 @@
  * their committed offset by one. Prints cycle wall time median/max, CPU time per cycle,
  * requests per API per cycle, series, exposition bytes, RSS. Then /metrics latency: the real
  * daemon (createDaemon, HTTP on a free loopback port) in a child process, scraped from this
- * process with fetch — idle (one cycle, then none) and during back-to-back cycles.
+ * process with fetch — idle (one cycle, then none) and during back-to-back cycles. Last, the
+ * release binary (dist/) for 40 s per granularity, poll 2 s, traffic between cycles: RSS from
+ * /proc every 20 ms, Prometheus-style scrapes (OpenMetrics, gzip) from another process.
  * Run: bun run bench/scale.bench.ts   (KLAG_BENCH_SCALES=A|B|A,B; KLAG_BENCH_CYCLES=8;
- *      KLAG_BENCH_ONLY=scrapes; KLAG_KAFKA_HEAP=1g for each broker). Starts and stops its own
- *      3-broker cluster in a temp dir (~9 min in all, most of it fixture and traffic).
+ *      KLAG_BENCH_ONLY=scrapes|binary (scrapes and the binary, or the binary alone);
+ *      KLAG_BENCH_BINARY=0 (no binary run); KLAG_BENCH_BINARY_PATH=another build to compare;
+ *      KLAG_KAFKA_HEAP=1g for each broker). Starts and stops its own 3-broker cluster in a temp
+ *      dir (~12 min in all, most of it fixture and traffic).
  *
- * RESULTS (2-core x86-64 VM shared with the 3 brokers and other test runs, Linux, Bun 1.4.5,
- * Kafka 4.4.0 × 3 KRaft nodes with 1 GB heap, RF 1; warm = median of 8 cycles; ±30 % run to run):
+ * RESULTS (2-core x86-64 VM shared with the 3 brokers, Linux, Bun 1.4.5, Kafka 4.4.0 × 3 KRaft
+ * nodes with 1 GB heap, RF 1; warm = median of 8 cycles; ±30 % run to run):
  *
  *   setup, granularity, time lag   cold ms  warm ms (max)  CPU ms/warm  series   exposition  RSS after / peak  heap
- *   A, partition, off                289      93 (138)         53      16,848     2.0 MB     93 / 111 MB     15 MB
- *   A, partition, hybrid             313      88 (148)         78      19,053     2.4 MB    111 / 123 MB     20 MB
- *   A, topic, hybrid (default)       288      59 (88)          46       5,053     0.4 MB    121 / 131 MB     14 MB
- *   B, partition, off                807     302 (540)        221     104,048    11.9 MB    168 / 227 MB     48 MB
- *   B, partition, hybrid            1243     446 (527)        354     118,053    14.6 MB    214 / 312 MB     70 MB
- *   B, topic, hybrid (default)      1326     385 (459)        290      34,053     2.8 MB    167 / 210 MB     38 MB
+ *   A, partition, off                189      65 (76)          48      16,848     2.0 MB     84 /  94 MB     13 MB
+ *   A, partition, hybrid             217      89 (92)          83      19,062     2.4 MB     92 / 110 MB     17 MB
+ *   A, topic, hybrid (default)       155      48 (66)          42       5,062     0.4 MB    101 / 112 MB     11 MB
+ *   B, partition, off                528     232 (317)        197     104,048    11.9 MB    152 / 188 MB     46 MB
+ *   B, partition, hybrid             923     384 (445)        346     118,062    14.6 MB    200 / 237 MB     64 MB
+ *   B, topic, hybrid (default)       827     270 (331)        213      34,062     2.8 MB    139 / 185 MB     32 MB
  *
  *   requests per warm cycle (cold in brackets where different):
- *     A: ListGroups 3, DescribeGroups 3, OffsetFetch 3, ListOffsets 9, Fetch 3 (hybrid);
+ *     A: ListGroups 3, DescribeGroups 3, OffsetFetch 3, ListOffsets 9, Fetch 3 (6) (hybrid);
  *        cold adds ApiVersions 3, Metadata 1, FindCoordinator 2
- *     B: ListGroups 3, DescribeGroups 21, OffsetFetch 21, ListOffsets 9, Fetch 3 (12 cold);
+ *     B: ListGroups 3, DescribeGroups 21, OffsetFetch 21, ListOffsets 9, Fetch 6 (24);
  *        cold adds ApiVersions 3, Metadata 1, FindCoordinator 20
- *   phases of a warm B cycle (partition, hybrid): list 7, describe+offsets 41, watermarks 107,
- *   time lag 127, compute 45 ms.
+ *   phases of a warm B cycle (partition, hybrid): list 5, describe+offsets 24, watermarks 96,
+ *   time lag 92, compute 71 ms (full GCs of the collector thread included).
  *
  *   /metrics from another process, 200 scrapes 20 ms apart (p50 / p99 / max, ms):
- *     A idle, plain 2.4 MB          1.8 / 6.0 / 26      A back-to-back cycles, plain   8.6 / 63 / 81
- *     B idle, plain 14.6 MB         6.1 / 18 / 85       B back-to-back cycles, plain    32 / 260 / 289
- *     B idle, gzip 0.5 MB           0.8 / 4.2 / 40      B back-to-back cycles, gzip    2.2 / 222 / 315
- *     daemon peak RSS: B idle 268 MB, B back-to-back cycles + scrapes 323 MB (537 MB before the
- *     per-cycle GC); longest event-loop block 238 ms.
+ *     A idle, plain 2.4 MB          1.5 / 3.1 / 6.2     A back-to-back cycles, plain   2.4 / 9.3 / 14
+ *     B idle, plain 14.4 MB         7.7 / 16 / 23       B back-to-back cycles, plain    15 / 54 / 60
+ *     B idle, gzip 0.4 MB           0.7 / 1.9 / 83      B back-to-back cycles, gzip    0.8 / 78 / 90
+ *     (before the HTTP thread: B back-to-back plain 32 / 260 / 289, gzip 2.2 / 222 / 315)
  *
- * Conclusion: 2,000 groups over 12,000 partitions on 3 brokers take 0.3–0.5 s per warm cycle
- * (1.3 s cold) with 57 requests (the 5 s target is met 10× over); requests grow with brokers and
- * 100-group batches per coordinator only. The 128 MB RSS target is met at 200 groups / 2,000
- * partitions but not at B: ~125 MB there is live data and runtime (store ~40 MB for 118k series,
- * exposition 15 MB, runtime + modules ~60 MB, time-lag state ~10 MB); after a cycle RSS is
- * 170–215 MB, peaks 210–310 MB. Scrapes never wait for Kafka but do wait for a cycle's synchronous
- * parts (compute/render ~45 ms, GC 40–150 ms), so p99 during back-to-back cycles is ~0.25 s at
- * 118k series. Details and the request-count table: docs/scale.md.
+ *   release binary at B, 40 s, poll 2 s, traffic between cycles (RSS median / max / 5th pct;
+ *   Prometheus-style scrapes p50 / p99):
+ *     topic (default)   139 / 181 / 122 MB   0.4 / 22 ms
+ *     partition         207 / 256 / 185 MB   0.5 / 65 ms
+ *     same bench, the binary of the start of this work (HTTP on the collector's event loop, 16 KiB reads):
+ *     topic (default)   139 / 216 / 118 MB   0.3 / 92 ms
+ *     partition         220 / 374 / 190 MB   0.4 / 184 ms
+ *
+ * Conclusion: 2,000 groups over 12,000 partitions on 3 brokers take 0.23–0.45 s per warm cycle
+ * (0.5–0.9 s cold) with 60 requests (the 5 s target is met 10× over); requests grow with brokers,
+ * 100-group batches per coordinator and 512-partition Fetch batches. Scrapes are served by their
+ * own thread: during cycles at 118k series p99 is 54–78 ms in the back-to-back stress case (was
+ * 220–260) and 22–65 ms for Prometheus-style scrapes of the binary. The 128 MB RSS target is met
+ * at A, and at B with the default config between cycles (~120 MB), not at a B cycle's peak
+ * (~140–180 MB) nor with partition granularity (~185–255 MB): the store (~40 MB at 118k series),
+ * the exposition (15 MB) and the binary's code pages (~45 MB) are most of it. Details and the
+ * request-count table: docs/scale.md.
  */
 import "../src/lib/quiet-warnings.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -557,8 +569,12 @@ async function runBinary(
   seconds: number,
   traffic: () => Promise<void>,
 ): Promise<BinaryRun> {
-  await ensureBuilt(process.arch === "arm64" ? "arm64" : "x64");
-  const binary = join(ROOT, "dist", `klag-exporter-linux-${process.arch === "arm64" ? "arm64" : "x64"}`);
+  // KLAG_BENCH_BINARY_PATH: another build to compare (e.g. one of an earlier commit).
+  let binary = process.env.KLAG_BENCH_BINARY_PATH;
+  if (binary === undefined) {
+    await ensureBuilt(process.arch === "arm64" ? "arm64" : "x64");
+    binary = join(ROOT, "dist", `klag-exporter-linux-${process.arch === "arm64" ? "arm64" : "x64"}`);
+  }
   const dir = mkdtempSync(join(tmpdir(), "klag-scale-bin-"));
   const port = await freePort();
   const config = join(dir, "config.toml");
@@ -723,6 +739,7 @@ async function main(): Promise<void> {
   const wanted = new Set((process.env.KLAG_BENCH_SCALES ?? "A,B").split(","));
   const cycles = Number(process.env.KLAG_BENCH_CYCLES ?? 8);
   const reuse = process.env.KLAG_BENCH_BOOTSTRAP;
+  const only = process.env.KLAG_BENCH_ONLY as "scrapes" | "binary" | undefined;
   const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-scale-"));
   const stop = () => {
     if (!dir) return;
@@ -761,16 +778,18 @@ async function main(): Promise<void> {
       await producer.connect();
       try {
         const traffic = createTraffic(bootstrap, fixture, producer);
-        for (const variant of process.env.KLAG_BENCH_ONLY === "scrapes" ? [] : VARIANTS) {
+        for (const variant of only === undefined ? VARIANTS : []) {
           console.error(`scale ${scale.id}, ${variant.granularity}/${variant.mode}…`);
           printCycles(scale, fixture, variant, await runCycles(bootstrap, scale, fixture, variant, cycles, traffic));
         }
       } finally {
         await producer.disconnect();
       }
-      console.error(`scale ${scale.id}, scrapes…`);
-      printScrapes(scale, await runScrapes(bootstrap, scale, "1h", "idle (no cycle running)"));
-      printScrapes(scale, await runScrapes(bootstrap, scale, "100ms", "during back-to-back cycles"));
+      if (only !== "binary") {
+        console.error(`scale ${scale.id}, scrapes…`);
+        printScrapes(scale, await runScrapes(bootstrap, scale, "1h", "idle (no cycle running)"));
+        printScrapes(scale, await runScrapes(bootstrap, scale, "100ms", "during back-to-back cycles"));
+      }
       if (process.env.KLAG_BENCH_BINARY !== "0") {
         const binaryProducer = kafka.producer({
           allowAutoTopicCreation: false,

@@ -28,6 +28,8 @@ export interface HttpWorkerOptions {
   state(): HttpState;
   exposition(): ExpositionSnapshot;
   logger: Logger;
+  /** Sees every thread started (the first and each restart); for diagnostics and tests. */
+  onThread?: (thread: Worker) => void;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -52,6 +54,7 @@ interface Running {
 function launch(opts: HttpWorkerOptions, port: number, onExit: (worker: Worker) => void): Promise<Running> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerSpecifier());
+    opts.onThread?.(worker);
     let settled = false;
     let started = false;
     const timer = setTimeout(
@@ -76,7 +79,10 @@ function launch(opts: HttpWorkerOptions, port: number, onExit: (worker: Worker) 
         resolve({ worker, url: m.url });
       }
     });
-    worker.addEventListener("error", (event) => fail(new Error(`HTTP worker failed: ${event.message}`)));
+    worker.addEventListener("error", (event) => {
+      if (settled) opts.logger.error("HTTP server thread error", { error: event.message });
+      else fail(new Error(`HTTP worker failed: ${event.message}`));
+    });
     worker.addEventListener("close", () => {
       if (!settled) fail(new Error("HTTP worker exited during startup"));
       else if (started) onExit(worker);

@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { createDaemon } from "../../src/daemon/daemon.ts";
 import { startHttpWorker } from "../../src/http/worker-host.ts";
 import type { HttpState } from "../../src/http/worker-protocol.ts";
+import { M } from "../../src/metrics/catalog.ts";
 import { createExposition } from "../../src/metrics/exposition.ts";
+import { createGaugeStore } from "../../src/metrics/store.ts";
 import { configFrom, quietLogger } from "../helpers/exposition.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "klag-http-thread-"));
@@ -60,6 +62,42 @@ describe("HTTP thread", () => {
       server.setState(state(false, "cluster a: no successful collection yet"));
       const ready = await pollStatus(`${server.url}ready`, 503, 10_000);
       expect(await ready.text()).toBe("cluster a: no successful collection yet\n");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("a thread that dies is started again on the same port with the latest exposition and state", async () => {
+    const exposition = createExposition({ shared: true });
+    const store = createGaugeStore();
+    store.set(M.up, [], 1);
+    exposition.publish("~process", store);
+    const threads: Worker[] = [];
+    let current = state(false, "cluster a: no successful collection yet");
+    const server = await startHttpWorker({
+      host: "127.0.0.1",
+      port: 0,
+      silenceLimitMs: 60_000,
+      state: () => current,
+      exposition: () => exposition.snapshot(),
+      logger: quietLogger(),
+      onThread: (t) => threads.push(t),
+    });
+    try {
+      expect((await fetch(`${server.url}ready`)).status).toBe(503);
+      current = state(true);
+      threads[0]!.terminate();
+      // Refused while no thread listens, then served again by the new one.
+      const until = Date.now() + 20_000;
+      let ready: Response | undefined;
+      while (Date.now() < until) {
+        ready = await fetch(`${server.url}ready`).catch(() => undefined);
+        if (ready?.status === 200) break;
+        await Bun.sleep(50);
+      }
+      expect(ready?.status).toBe(200);
+      expect(threads.length).toBe(2);
+      expect(await (await fetch(`${server.url}metrics`)).text()).toContain("\nkafka_lag_exporter_up 1\n");
     } finally {
       await server.stop();
     }

@@ -129,17 +129,17 @@ export async function fetchWatermarksByLeader(
                   }
                   continue;
                 }
-                if (o.offset < 0n || o.offset > BigInt(Number.MAX_SAFE_INTEGER)) {
+                if (!(o.offset >= 0)) {
                   anyError = true;
                   if (round !== "lastStable" && !errors.has(key)) {
                     errors.set(key, {
                       reason: "watermark_missing",
-                      message: `ListOffsets returned offset ${o.offset}`,
+                      message: `ListOffsets returned offset ${Number.isNaN(o.offset) ? "outside the safe-integer range" : o.offset}`,
                     });
                   }
                   continue;
                 }
-                offsets[round].set(key, Number(o.offset));
+                offsets[round].set(key, o.offset);
               }
               if (anyError) ctx.stats.error(LIST_OFFSETS.apiName);
             } catch (error) {

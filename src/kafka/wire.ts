@@ -268,9 +268,24 @@ export class ProtocolReader {
     return v;
   }
 
-  /** int64 as a number; throws ProtocolDecodeError outside ±(2^53 − 1). */
+  /** int64 as a number; throws ProtocolDecodeError outside ±(2^53 − 1). No BigInt is made for safe values. */
   int64AsNumber(): number {
-    return int64ToSafeNumber(this.int64());
+    const v = this.int64OrNaN();
+    if (Number.isNaN(v)) {
+      this.pos -= 8;
+      return int64ToSafeNumber(this.int64());
+    }
+    return v;
+  }
+
+  /** int64 as a number, or NaN outside ±(2^53 − 1); reads the two halves, so no BigInt is made. */
+  int64OrNaN(): number {
+    this.need(8);
+    const hi = this.view.getInt32(this.pos);
+    const lo = this.view.getUint32(this.pos + 4);
+    this.pos += 8;
+    const v = hi * 4294967296 + lo;
+    return Number.isSafeInteger(v) ? v : Number.NaN;
   }
 
   uvarint(): number {

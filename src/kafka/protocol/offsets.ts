@@ -109,7 +109,8 @@ export interface ListedOffset {
   topic: string;
   partition: number;
   errorCode: number;
-  offset: bigint;
+  /** NaN when the broker sent a value outside ±(2^53 − 1) (no real offset is). */
+  offset: number;
 }
 
 export function encodeListOffsetsRequest(version: number, q: ListOffsetsQuery): Uint8Array {
@@ -135,20 +136,21 @@ export function encodeListOffsetsRequest(version: number, q: ListOffsetsQuery): 
 export function decodeListOffsetsResponse(r: ProtocolReader, version: number): ListedOffset[] {
   const flex = version >= 6;
   r.int32(); // throttle_time_ms (v2+)
-  const out = readArray(r, flex, (r) => {
+  // Thousands of partitions per response, every cycle: one flat array, numbers not BigInts.
+  const out: ListedOffset[] = [];
+  readArray(r, flex, (r) => {
     const topic = readString(r, flex);
-    const partitions = readArray(r, flex, (r) => {
+    readArray(r, flex, (r) => {
       const partition = r.int32();
       const errorCode = r.int16();
-      r.int64(); // timestamp
-      const offset = r.int64();
+      r.skip(8); // timestamp
+      const offset = r.int64OrNaN();
       if (version >= 4) r.int32(); // leader_epoch
       endStruct(r, flex);
-      return { topic, partition, errorCode, offset };
+      out.push({ topic, partition, errorCode, offset });
     });
     endStruct(r, flex);
-    return partitions;
-  }).flat();
+  });
   endStruct(r, flex);
   return out;
 }

@@ -183,3 +183,27 @@ describe("round trips", () => {
     expect(formatUuid(raw)).toBe("ABEiM0RVZneImaq7zN3u_w");
   });
 });
+
+describe("int64OrNaN and int64AsNumber without BigInt", () => {
+  test("agree with the BigInt reading for edges and random values; NaN exactly outside ±(2^53 − 1)", () => {
+    const values: bigint[] = [0n, 1n, -1n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n - 1n, -(2n ** 53n - 1n)];
+    values.push(2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n));
+    for (let i = 0; i < 2000; i++) {
+      const hi = BigInt((Math.random() * 2 ** 32) | 0);
+      const lo = BigInt(Math.floor(Math.random() * 2 ** 32));
+      values.push(BigInt.asIntN(64, (hi << 32n) | lo));
+      values.push(BigInt(Math.floor((Math.random() - 0.5) * 2 ** 54)));
+    }
+    for (const big of values) {
+      const bytes = new Uint8Array(8);
+      new DataView(bytes.buffer).setBigInt64(0, big);
+      const safe = big <= BigInt(Number.MAX_SAFE_INTEGER) && big >= BigInt(Number.MIN_SAFE_INTEGER);
+      const reader = new ProtocolReader(bytes);
+      const v = reader.int64OrNaN();
+      expect({ big: String(big), v }).toEqual({ big: String(big), v: safe ? Number(big) : Number.NaN });
+      expect(reader.remaining).toBe(0);
+      if (safe) expect(new ProtocolReader(bytes).int64AsNumber()).toBe(Number(big));
+      else expect(() => new ProtocolReader(bytes).int64AsNumber()).toThrow(/safe-integer range/);
+    }
+  });
+});

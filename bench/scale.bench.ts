@@ -44,11 +44,11 @@
  *
  *   release binary at B, 40 s, poll 2 s, traffic between cycles (RSS median / max / 5th pct;
  *   Prometheus-style scrapes p50 / p99):
- *     topic (default)   139 / 181 / 122 MB   0.4 / 22 ms
- *     partition         207 / 256 / 185 MB   0.5 / 65 ms
+ *     topic (default)   139 / 181 / 122 MB   0.4 / 22 ms      (second run: 142 / 175 / 127, 0.5 / 27)
+ *     partition         207 / 256 / 185 MB   0.5 / 65 ms      (211 / 260 / 192, 0.7 / 80)
  *     same bench, the binary of the start of this work (HTTP on the collector's event loop, 16 KiB reads):
- *     topic (default)   139 / 216 / 118 MB   0.3 / 92 ms
- *     partition         220 / 374 / 190 MB   0.4 / 184 ms
+ *     topic (default)   139 / 216 / 118 MB   0.3 / 92 ms      (149 / 209 / 119, 0.5 / 160)
+ *     partition         220 / 374 / 190 MB   0.4 / 184 ms     (222 / 382 / 193, 0.7 / 213)
  *
  * Conclusion: 2,000 groups over 12,000 partitions on 3 brokers take 0.23–0.45 s per warm cycle
  * (0.5–0.9 s cold) with 60 requests (the 5 s target is met 10× over); requests grow with brokers,

@@ -1,52 +1,63 @@
 /**
  * Benchmark: full collection cycles of the real in-process exporter against a local 1-node Kafka
- * with 200 groups over 2,000 partitions (scripts/scale-fixture.ts), partition granularity, in each
+ * with 200 groups over 2,000 partitions (scripts/scale-fixture-3.ts), partition granularity, in each
  * time-lag mode. Prints cycle time (median/max), requests per API per cycle (deltas of
  * kafka_lag_exporter_kafka_requests_total), series, exposition bytes and RSS. Starts and stops
  * its own cluster (scripts/kafka/cluster.sh in a temp dir).
  * Run: bun run bench/cycle.bench.ts   (KLAG_BENCH_BOOTSTRAP=host:port reuses a running cluster;
  *      add KLAG_BENCH_SKIP_FIXTURE=1 when that cluster already holds the fixture)
  *
- * RESULTS (2-core linux/x64 VM shared with other Kafka clusters, Bun 1.4.5, Kafka 4.4.0 1 node,
- * 1 GB heap; 200 groups × 2 topics × 20 partitions = 8,000 group partitions on 2,000 partitions,
- * fixture built in 52 s, 43 s of it in 400 admin.setOffsets calls). One record per partition is
- * produced between cycles (untimed). 5 warm cycles per mode after one cold cycle:
+ * RESULTS (2-core linux/x64 VM, Bun 1.4.5, Kafka 4.4.0 1 node, 1 GB heap; 200 groups × 2 topics
+ * × 20 partitions = 8,000 group partitions on 2,000 partitions, 1–5 messages each, fixture built
+ * in 9.3 s with member-less commits). One record per partition is produced between cycles
+ * (untimed). 5 warm cycles per mode after one cold cycle:
  *
  *   mode     cold ms  median ms  max ms  series  lag_seconds  exposition  RSS MB*  heap MB
- *   off        229        86      106    53,002        0        7.7 MB      178       47
- *   rate       153       110      123    61,202    8,000        9.7 MB      216       55
- *   message    295       111      117    61,202    8,000        9.6 MB      236       58
- *   hybrid     282       112      120    61,202    8,000        9.6 MB      242       58
+ *   off        255       138      183    53,002        0        7.2 MB      141       44
+ *   rate       196       178      204    61,202    8,000        9.2 MB      176       51
+ *   message    365       212      227    61,202    8,000        9.0 MB      193       53
+ *   hybrid     300       193      210    61,202    8,000        9.0 MB      201       52
  *   (* process RSS after a full GC, cumulative over the modes run so far in one process)
  *
  *   requests per cycle, cold / warm (same in every mode unless noted):
- *   ApiVersions 1/0, Metadata 1/0, FindCoordinator 4/0, ListGroups 1/1, DescribeGroups 2/2,
+ *   ApiVersions 1/0, Metadata 1/0, FindCoordinator 2/0, ListGroups 1/1, DescribeGroups 2/2,
  *   OffsetFetch 2/2 (v8, 100 groups per request), ListOffsets 3/3 (earliest, latest, last stable
- *   on the one leader), Fetch 0/0 (off, rate) and 2/0 (message, hybrid).
- *   Phase medians (warm): watermarks 17–26 ms, compute 14–23 ms, time_lag 10–17 ms,
- *   describe+offsets 6–8 ms, list_groups 1–2 ms.
+ *   on the one leader), Fetch 0/0 (off, rate) and 8/0 (message, hybrid: 512 partitions a request,
+ *   and the two groups of a partition sit at different offsets).
+ *   Phase medians (warm): compute (lag, store, rendering) 36–53 ms, watermarks 20–31 ms,
+ *   time_lag 9–19 ms, describe+offsets 7–10 ms, list_groups 1–2 ms.
+ *   Cycle times include the collector thread's full GCs (after the watermark and time-lag phases
+ *   and after the cycle, ≥ 10,000 series; ~15–25 ms each here): they trade cycle time for memory
+ *   and no longer delay scrapes, which the HTTP thread serves. An earlier run without them and
+ *   with the render outside the cycle measured 86–112 ms warm.
  *
- * Conclusion: a full partition-granularity cycle over 8,000 group partitions takes ~0.1 s warm
- * (0.3 s cold) with 10 requests, independent of the group and partition counts apart from the
- * 100-group batches; the time-lag stage adds ~25 ms. Caveats: the committed offsets do not move
+ * Conclusion: a full partition-granularity cycle over 8,000 group partitions takes ~0.14–0.21 s
+ * warm (0.2–0.37 s cold) with 10 requests, independent of the group and partition counts apart from the
+ * 100-group batches; time lag adds 40–75 ms (its phase and one more GC). Caveats: the committed offsets do not move
  * between cycles, so warm message/hybrid cycles answer every read from the (topic, partition,
- * offset) cache (Fetch 0) — the cold cycle's 2 Fetch requests for all partitions are the cost
- * when every consumer moves. The cold cycle's 4 FindCoordinator requests are 2 batches × 2:
- * DescribeGroups and OffsetFetch look coordinators up concurrently, each for itself.
+ * offset) cache (Fetch 0) — the cold cycle's 8 Fetch requests are the cost when every consumer
+ * moves.
  */
 import "../src/lib/quiet-warnings.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
-import { buildScaleFixture, committedOffset, topicsOfGroup } from "../scripts/scale-fixture.ts";
+import {
+  buildFixture3,
+  type CommittedPartition,
+  type Fixture3,
+  groupName,
+  planCommits,
+  topicName,
+} from "../scripts/scale-fixture-3.ts";
 import type { Config } from "../src/config/types.ts";
 import { createClusterLoop } from "../src/daemon/cluster-loop.ts";
 import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import { configFrom, find, parseExposition, quietLogger, type Sample, value } from "../tests/helpers/exposition.ts";
+import { countLines, startCluster, stopCluster } from "./support.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const GROUPS = 200;
 const PARTITIONS = 2_000;
 const PER_TOPIC = 20;
@@ -82,17 +93,6 @@ function median(xs: number[]): number {
 
 function requestTotals(samples: Sample[]): Map<string, number> {
   return new Map(find(samples, "kafka_lag_exporter_kafka_requests_total").map((s) => [s.labels.api!, s.value]));
-}
-
-async function startCluster(dir: string): Promise<string> {
-  const proc = Bun.spawn(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "start", dir, "1"], {
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, KLAG_KAFKA_HEAP: process.env.KLAG_KAFKA_HEAP ?? "1g" },
-  });
-  const out = await new Response(proc.stdout).text();
-  if ((await proc.exited) !== 0) throw new Error("cluster.sh start failed");
-  return out.trim().split("\n").pop()!;
 }
 
 /**
@@ -131,14 +131,28 @@ function createDriver(config: Config) {
   };
 }
 
-function countLines(text: Uint8Array, prefix: string): number {
-  const decoded = new TextDecoder().decode(text);
-  let n = 0;
-  for (const line of decoded.split("\n")) if (line.startsWith(prefix)) n++;
-  return n;
+/** The fixture's options: 100 topics of 20 partitions, group g on topics g and g + 1 (mod 100). */
+function fixtureOptions(bootstrap: string): Fixture3["options"] {
+  return {
+    bootstrap,
+    prefix: PREFIX,
+    topics: PARTITIONS / PER_TOPIC,
+    partitionsPerTopic: PER_TOPIC,
+    groups: GROUPS,
+    secondTopicEvery: 1,
+    skipEvery: 0,
+    maxMessages: MESSAGES,
+    replicationFactor: 1,
+    concurrency: 32,
+  };
 }
 
-async function runMode(bootstrap: string, mode: Mode, traffic: () => Promise<void>): Promise<ModeResult> {
+async function runMode(
+  bootstrap: string,
+  mode: Mode,
+  traffic: () => Promise<void>,
+  commits: ReadonlyMap<string, readonly CommittedPartition[]>,
+): Promise<ModeResult> {
   const config = configFrom(`
 [exporter]
 poll_interval = "30s"
@@ -215,12 +229,15 @@ topic_whitelist = ["^${PREFIX}-"]
         .join("\n"),
     );
     for (const g of [0, 57, GROUPS - 1]) {
-      const group = `${PREFIX}-group-${String(g).padStart(4, "0")}`;
-      const topic = `${PREFIX}-topic-${String(topicsOfGroup(g, PARTITIONS / PER_TOPIC, TOPICS_PER_GROUP)[1]!).padStart(4, "0")}`;
-      for (const partition of [0, 7, PER_TOPIC - 1]) {
-        const got = value(all, "kafka_consumergroup_group_offset", { group, topic, partition: String(partition) });
-        if (got !== committedOffset(g, partition, MESSAGES))
-          throw new Error(`${mode}: ${group} ${topic}/${partition} offset ${got}`);
+      const group = groupName(PREFIX, g);
+      for (const c of commits.get(group)!.filter((c) => [0, 7, PER_TOPIC - 1].includes(c.partition))) {
+        const got = value(all, "kafka_consumergroup_group_offset", {
+          group,
+          topic: c.topic,
+          partition: String(c.partition),
+        });
+        if (got !== c.offset)
+          throw new Error(`${mode}: ${group} ${c.topic}/${c.partition} offset ${got}, expected ${c.offset}`);
       }
     }
     Bun.gc(true);
@@ -296,7 +313,7 @@ async function main(): Promise<void> {
   const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-bench-"));
   const stop = () => {
     if (!dir) return;
-    Bun.spawnSync(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "stop", join(dir, "kafka")]);
+    stopCluster(join(dir, "kafka"));
     rmSync(dir, { recursive: true, force: true });
   };
   process.on("SIGINT", () => {
@@ -304,20 +321,15 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   try {
-    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka")));
+    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka"), 1));
     console.error(`kafka at ${bootstrap}`);
-    let fixtureNote = `fixture: ${GROUPS} groups × ${TOPICS_PER_GROUP} topics of ${PER_TOPIC} partitions, ${PARTITIONS} partitions, ${MESSAGES} messages each`;
+    let fixtureNote = `fixture: ${GROUPS} groups × ${TOPICS_PER_GROUP} topics of ${PER_TOPIC} partitions, ${PARTITIONS} partitions, 1–${MESSAGES} messages each`;
+    // An existing fixture (KLAG_BENCH_SKIP_FIXTURE=1) is assumed to hold exactly what was produced.
+    let commits = planCommits(fixtureOptions(bootstrap));
     if (process.env.KLAG_BENCH_SKIP_FIXTURE !== "1") {
-      const f = await buildScaleFixture({
-        bootstrap,
-        groups: GROUPS,
-        partitions: PARTITIONS,
-        partitionsPerTopic: PER_TOPIC,
-        topicsPerGroup: TOPICS_PER_GROUP,
-        messages: MESSAGES,
-        prefix: PREFIX,
-      });
-      fixtureNote += `; built in ${((f.timings.topics + f.timings.produce + f.timings.commit) / 1000).toFixed(1)} s (commits ${(f.timings.commit / 1000).toFixed(1)} s), ${f.groupPartitions} group partitions`;
+      const f = await buildFixture3(fixtureOptions(bootstrap));
+      commits = f.commits;
+      fixtureNote += `; built in ${((f.timingsMs.topics + f.timingsMs.produce + f.timingsMs.commit) / 1000).toFixed(1)} s (commits ${(f.timingsMs.commit / 1000).toFixed(1)} s), ${f.groupPartitions} group partitions`;
     }
     // Background traffic between cycles: one record on every partition, so rates and lag move.
     const kafka = new Kafka({
@@ -328,7 +340,7 @@ async function main(): Promise<void> {
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
     const topicCount = PARTITIONS / PER_TOPIC;
-    const topics = Array.from({ length: topicCount }, (_, t) => `${PREFIX}-topic-${String(t).padStart(4, "0")}`);
+    const topics = Array.from({ length: topicCount }, (_, t) => topicName(PREFIX, t));
     const traffic = async () => {
       await producer.sendBatch({
         acks: 1,
@@ -342,7 +354,7 @@ async function main(): Promise<void> {
     try {
       for (const mode of MODES) {
         console.error(`mode ${mode}…`);
-        results.push(await runMode(bootstrap, mode, traffic));
+        results.push(await runMode(bootstrap, mode, traffic, commits));
       }
     } finally {
       await producer.disconnect();

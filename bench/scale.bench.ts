@@ -62,7 +62,6 @@
  */
 import "../src/lib/quiet-warnings.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Kafka, logLevel, type Producer } from "kafkajs";
@@ -81,8 +80,9 @@ import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { M } from "../src/metrics/catalog.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import type { GaugeStore } from "../src/metrics/store.ts";
-import { ensureBuilt } from "../tests/e2e/support.ts";
+import { ensureBuilt, freePort } from "../tests/e2e/support.ts";
 import { configFrom, quietLogger } from "../tests/helpers/exposition.ts";
+import { countLines, startCluster, stopCluster } from "./support.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const CLUSTER = "bench";
@@ -242,7 +242,7 @@ async function cyclesChild(): Promise<void> {
       bytes: exposition.current("prometheus", false).length,
       rss: mem.rss,
       heapUsed: mem.heapUsed,
-      lagSecondsSeries: countFamily(exposition.current("prometheus", false), "kafka_consumergroup_group_lag_seconds{"),
+      lagSecondsSeries: countLines(exposition.current("prometheus", false), "kafka_consumergroup_group_lag_seconds{"),
     };
   };
   const traffic = () =>
@@ -277,7 +277,7 @@ async function cyclesChild(): Promise<void> {
     const v = self!.get(M.timeLagMethod, [CLUSTER, method]);
     if (v !== undefined) methods[method] = v;
   }
-  const lagSeries = countFamily(text, "kafka_consumergroup_group_lag{");
+  const lagSeries = countLines(text, "kafka_consumergroup_group_lag{");
   await loop.stop();
   data = null;
   Bun.gc(true);
@@ -293,15 +293,6 @@ async function cyclesChild(): Promise<void> {
     methods,
   };
   process.send!({ type: "result", result });
-}
-
-/** Lines starting with `prefix` (counted on the bytes, without decoding the text). */
-function countFamily(bytes: Uint8Array, prefix: string): number {
-  const needle = new TextEncoder().encode(`\n${prefix}`);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  let n = 0;
-  for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + 1)) n++;
-  return n;
 }
 
 // ---------------------------------------------------------------- child: daemon
@@ -356,29 +347,6 @@ function spawnChild(role: string, params: unknown, onMessage: (m: Record<string,
     ipc(message) {
       onMessage(message as Record<string, unknown>);
     },
-  });
-}
-
-async function startCluster(dir: string): Promise<string> {
-  const proc = Bun.spawn(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "start", dir, "3"], {
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, KLAG_KAFKA_HEAP: process.env.KLAG_KAFKA_HEAP ?? "1g" },
-  });
-  const out = await new Response(proc.stdout).text();
-  if ((await proc.exited) !== 0) throw new Error("cluster.sh start failed");
-  return out.trim().split("\n").pop()!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
   });
 }
 
@@ -743,7 +711,7 @@ async function main(): Promise<void> {
   const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-scale-"));
   const stop = () => {
     if (!dir) return;
-    Bun.spawnSync(["bash", `${ROOT}/scripts/kafka/cluster.sh`, "stop", join(dir, "kafka")]);
+    stopCluster(join(dir, "kafka"));
     rmSync(dir, { recursive: true, force: true });
   };
   process.on("SIGINT", () => {
@@ -755,7 +723,7 @@ async function main(): Promise<void> {
   );
   try {
     const t = performance.now();
-    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka")));
+    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka"), 3));
     console.error(`kafka (3 brokers) at ${bootstrap} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const kafka = new Kafka({
       brokers: bootstrap.split(","),

@@ -39,9 +39,6 @@
  * moves.
  */
 import "../src/lib/quiet-warnings.ts";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import {
   buildFixture3,
@@ -56,7 +53,7 @@ import { createClusterLoop } from "../src/daemon/cluster-loop.ts";
 import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import { configFrom, find, parseExposition, quietLogger, type Sample, value } from "../tests/helpers/exposition.ts";
-import { countLines, startCluster, stopCluster } from "./support.ts";
+import { benchCluster, countLines } from "./support.ts";
 
 const GROUPS = 200;
 const PARTITIONS = 2_000;
@@ -309,19 +306,8 @@ function report(results: ModeResult[], fixtureNote: string): void {
 }
 
 async function main(): Promise<void> {
-  const reuse = process.env.KLAG_BENCH_BOOTSTRAP;
-  const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-bench-"));
-  const stop = () => {
-    if (!dir) return;
-    stopCluster(join(dir, "kafka"));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.on("SIGINT", () => {
-    stop();
-    process.exit(130);
-  });
+  const { bootstrap, stop } = await benchCluster(1);
   try {
-    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka"), 1));
     console.error(`kafka at ${bootstrap}`);
     let fixtureNote = `fixture: ${GROUPS} groups × ${TOPICS_PER_GROUP} topics of ${PER_TOPIC} partitions, ${PARTITIONS} partitions, 1–${MESSAGES} messages each`;
     // An existing fixture (KLAG_BENCH_SKIP_FIXTURE=1) is assumed to hold exactly what was produced.

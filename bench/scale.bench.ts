@@ -82,7 +82,7 @@ import { createExposition } from "../src/metrics/exposition.ts";
 import type { GaugeStore } from "../src/metrics/store.ts";
 import { ensureBuilt, freePort } from "../tests/e2e/support.ts";
 import { configFrom, quietLogger } from "../tests/helpers/exposition.ts";
-import { countLines, startCluster, stopCluster } from "./support.ts";
+import { benchCluster, countLines } from "./support.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const CLUSTER = "bench";
@@ -706,24 +706,13 @@ function printScrapes(scale: Scale, run: ScrapeRun): void {
 async function main(): Promise<void> {
   const wanted = new Set((process.env.KLAG_BENCH_SCALES ?? "A,B").split(","));
   const cycles = Number(process.env.KLAG_BENCH_CYCLES ?? 8);
-  const reuse = process.env.KLAG_BENCH_BOOTSTRAP;
   const only = process.env.KLAG_BENCH_ONLY as "scrapes" | "binary" | undefined;
-  const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "klag-scale-"));
-  const stop = () => {
-    if (!dir) return;
-    stopCluster(join(dir, "kafka"));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.on("SIGINT", () => {
-    stop();
-    process.exit(130);
-  });
   console.log(
     `machine: ${navigator.hardwareConcurrency} cores, ${process.platform}/${process.arch}; Bun ${Bun.version}`,
   );
+  const t = performance.now();
+  const { bootstrap, stop } = await benchCluster(3);
   try {
-    const t = performance.now();
-    const bootstrap = reuse ?? (await startCluster(join(dir!, "kafka"), 3));
     console.error(`kafka (3 brokers) at ${bootstrap} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const kafka = new Kafka({
       brokers: bootstrap.split(","),

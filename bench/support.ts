@@ -1,7 +1,9 @@
 /**
  * Pieces the Kafka benchmarks share: a private local cluster and counting exposition lines.
  */
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -29,4 +31,28 @@ export function countLines(bytes: Uint8Array, prefix: string): number {
   let n = buf.subarray(0, needle.length - 1).equals(needle.subarray(1)) ? 1 : 0;
   for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + 1)) n++;
   return n;
+}
+
+/**
+ * The cluster a benchmark runs against: the one at KLAG_BENCH_BOOTSTRAP when set, else a private
+ * one of `nodes` brokers in a temp dir, stopped and removed by `stop()` and on Ctrl-C.
+ */
+export async function benchCluster(nodes: 1 | 3): Promise<{ bootstrap: string; stop(): void }> {
+  const reuse = process.env.KLAG_BENCH_BOOTSTRAP;
+  if (reuse) return { bootstrap: reuse, stop() {} };
+  const dir = mkdtempSync(join(tmpdir(), "klag-bench-"));
+  const stop = () => {
+    stopCluster(join(dir, "kafka"));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => {
+    stop();
+    process.exit(130);
+  });
+  try {
+    return { bootstrap: await startCluster(join(dir, "kafka"), nodes), stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
 }

@@ -121,6 +121,8 @@ export interface ClusterLoop {
 const FILTER_REFRESH_CYCLES = 100;
 /** Clusters with at least this many series run a full GC after each cycle (tens of ms; bounds RSS). */
 const GC_MIN_SERIES = 10_000;
+/** … or with at least this many monitored partitions (so the first, largest cycle collects too). */
+const GC_MIN_PARTITIONS = 2_000;
 
 /**
  * A full, synchronous GC after pending I/O had its turn. It pauses this thread only: scrapes are
@@ -318,11 +320,12 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
       if (refreshed.kind === "ok") md = refreshed;
     }
     const partitions = monitoredPartitions(md.value, topicFilter);
+    const large = status.series >= GC_MIN_SERIES || partitions.length >= GC_MIN_PARTITIONS;
     const wm = await source.fetchWatermarks(partitions, { lastStable: true });
     const watermarkFailures = new Map<string, FailureReason>();
     for (const f of wm.failed) watermarkFailures.set(partitionKey(f.topic, f.partition), f.reason);
     phaseMs.set("watermarks", clock.nowMs() - t);
-    if (status.series >= GC_MIN_SERIES) await collectGarbage();
+    if (large) await collectGarbage();
 
     const observation: CycleObservation = {
       nowMs: clock.nowMs(),
@@ -358,7 +361,7 @@ export function createClusterLoop(opts: ClusterLoopOptions): ClusterLoop {
         });
       }
       phaseMs.set("time_lag", clock.nowMs() - t);
-      if (status.series >= GC_MIN_SERIES) await collectGarbage();
+      if (large) await collectGarbage();
     }
     void started;
     return { observation, skipped, failedGroups, warning, methods, gaps };

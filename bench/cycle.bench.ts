@@ -49,10 +49,16 @@ import {
   topicName,
 } from "../scripts/scale-fixture-3.ts";
 import type { Config } from "../src/config/types.ts";
-import { createClusterLoop } from "../src/daemon/cluster-loop.ts";
-import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
-import { configFrom, find, parseExposition, quietLogger, type Sample, value } from "../tests/helpers/exposition.ts";
+import {
+  configFrom,
+  createKafkaLoop,
+  find,
+  parseExposition,
+  quietLogger,
+  type Sample,
+  value,
+} from "../tests/helpers/exposition.ts";
 import { benchCluster, countLines } from "./support.ts";
 
 const GROUPS = 200;
@@ -99,21 +105,7 @@ function requestTotals(samples: Sample[]): Map<string, number> {
  */
 function createDriver(config: Config) {
   const exposition = createExposition();
-  const logger = quietLogger();
-  const cluster = config.clusters[0]!;
-  const source = createKafkaSource({ cluster, exporter: config.exporter, logger });
-  const loop = createClusterLoop({
-    cluster,
-    exporter: config.exporter,
-    source: source.lagSource,
-    timeLag: source.timeLag,
-    logger,
-    clock: { nowMs: () => Date.now() },
-    publish(name, data, self) {
-      exposition.publish(`${name}/data`, data);
-      exposition.publish(`${name}/self`, self);
-    },
-  });
+  const { loop } = createKafkaLoop(config.clusters[0]!, config.exporter, exposition, quietLogger());
   const bytes = () => exposition.current("prometheus", false);
   return {
     async cycle(): Promise<{ self: Sample[]; text: Uint8Array }> {

@@ -74,14 +74,12 @@ import {
   topicName,
 } from "../scripts/scale-fixture-3.ts";
 import type { Config } from "../src/config/types.ts";
-import { createClusterLoop } from "../src/daemon/cluster-loop.ts";
 import { createDaemon } from "../src/daemon/daemon.ts";
-import { createKafkaSource } from "../src/daemon/kafka-source.ts";
 import { M } from "../src/metrics/catalog.ts";
 import { createExposition } from "../src/metrics/exposition.ts";
 import type { GaugeStore } from "../src/metrics/store.ts";
 import { ensureBuilt, freePort } from "../tests/e2e/support.ts";
-import { configFrom, quietLogger } from "../tests/helpers/exposition.ts";
+import { configFrom, createKafkaLoop, quietLogger } from "../tests/helpers/exposition.ts";
 import { benchCluster, countLines } from "./support.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -195,25 +193,12 @@ async function cyclesChild(): Promise<void> {
     samples: { group: string; topic: string; partition: number }[];
   };
   const config: Config = configFrom(exporterToml({ ...p, poll: "30s" }));
-  const cluster = config.clusters[0]!;
-  const logger = quietLogger();
   const exposition = createExposition();
-  const source = createKafkaSource({ cluster, exporter: config.exporter, logger });
   let data: GaugeStore | null = null;
   let self: GaugeStore | null = null;
-  const loop = createClusterLoop({
-    cluster,
-    exporter: config.exporter,
-    source: source.lagSource,
-    timeLag: source.timeLag,
-    logger,
-    clock: { nowMs: () => Date.now() },
-    publish(name, d, s) {
-      data = d;
-      self = s;
-      exposition.publish(`${name}/data`, d);
-      exposition.publish(`${name}/self`, s);
-    },
+  const { loop, source } = createKafkaLoop(config.clusters[0]!, config.exporter, exposition, quietLogger(), (d, s) => {
+    data = d;
+    self = s;
   });
   let previous = new Map<string, number>();
   const cycle = async (): Promise<CycleRecord> => {

@@ -1,10 +1,11 @@
 /** Test helpers: parse Prometheus text into samples, and run the real collection loop in-process. */
 import { parseConfig } from "../../src/config/parse.ts";
-import type { Config } from "../../src/config/types.ts";
-import { createClusterLoop } from "../../src/daemon/cluster-loop.ts";
-import { createKafkaSource } from "../../src/daemon/kafka-source.ts";
+import type { ClusterConfig, Config, ExporterConfig } from "../../src/config/types.ts";
+import { type ClusterLoop, createClusterLoop } from "../../src/daemon/cluster-loop.ts";
+import { createKafkaSource, type KafkaSource } from "../../src/daemon/kafka-source.ts";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
-import { createExposition } from "../../src/metrics/exposition.ts";
+import { createExposition, type Exposition } from "../../src/metrics/exposition.ts";
+import type { GaugeStore } from "../../src/metrics/store.ts";
 
 export interface Sample {
   name: string;
@@ -78,24 +79,38 @@ export interface InProcessExporter {
   stop(): Promise<void>;
 }
 
+/**
+ * One cluster's real loop over the real Kafka source, publishing into `exposition` as the daemon
+ * does (`<cluster>/data`, `<cluster>/self`); `onPublish` also sees the stores.
+ */
+export function createKafkaLoop(
+  cluster: ClusterConfig,
+  exporter: ExporterConfig,
+  exposition: Exposition,
+  logger: Logger,
+  onPublish?: (data: GaugeStore | null, self: GaugeStore) => void,
+): { loop: ClusterLoop; source: KafkaSource } {
+  const source = createKafkaSource({ cluster, exporter, logger });
+  const loop = createClusterLoop({
+    cluster,
+    exporter,
+    source: source.lagSource,
+    timeLag: source.timeLag,
+    logger,
+    clock: { nowMs: () => Date.now() },
+    publish(name, data, self) {
+      onPublish?.(data, self);
+      exposition.publish(`${name}/data`, data);
+      exposition.publish(`${name}/self`, self);
+    },
+  });
+  return { loop, source };
+}
+
 /** The real loops (real Kafka client) with an in-memory exposition, driven cycle by cycle. */
 export function inProcessExporter(config: Config, logger: Logger = quietLogger()): InProcessExporter {
   const exposition = createExposition();
-  const loops = config.clusters.map((cluster) => {
-    const source = createKafkaSource({ cluster, exporter: config.exporter, logger });
-    return createClusterLoop({
-      cluster,
-      exporter: config.exporter,
-      source: source.lagSource,
-      timeLag: source.timeLag,
-      logger,
-      clock: { nowMs: () => Date.now() },
-      publish(name, data, self) {
-        exposition.publish(`${name}/data`, data);
-        exposition.publish(`${name}/self`, self);
-      },
-    });
-  });
+  const loops = config.clusters.map((cluster) => createKafkaLoop(cluster, config.exporter, exposition, logger).loop);
   const text = () => new TextDecoder().decode(exposition.current("prometheus", false));
   return {
     async cycle() {
